@@ -1,0 +1,1 @@
+"""Durable FAISS vector search over gRPC: one index per catalogue and model."""
