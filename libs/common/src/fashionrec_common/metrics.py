@@ -5,9 +5,22 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Histogram, make_asgi_app, start_http_server
 from prometheus_client.registry import REGISTRY
 
-# Latency buckets from 0.5 ms to 10 s: fine enough for vector search, wide enough for training-size batches.
+# 0.5 ms to 10 s: fine enough for vector search, wide enough for large embedding batches.
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 
@@ -15,9 +28,7 @@ def latency_histogram(
     name: str, doc: str, labels: tuple[str, ...], registry: CollectorRegistry | None = None
 ) -> Histogram:
     """A histogram in seconds with the shared buckets."""
-    return Histogram(
-        name, doc, labels, buckets=LATENCY_BUCKETS, registry=registry or REGISTRY
-    )
+    return Histogram(name, doc, labels, buckets=LATENCY_BUCKETS, registry=registry or REGISTRY)
 
 
 def metrics_asgi_app(registry: CollectorRegistry | None = None):  # type: ignore[no-untyped-def]

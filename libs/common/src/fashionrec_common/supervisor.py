@@ -1,0 +1,164 @@
+"""A small process supervisor for `make demo` and end-to-end tests.
+
+Starts each service as a child process, prefixes its output lines with the
+service name, waits for readiness, and stops everything (SIGTERM, then SIGKILL
+after a grace period) on exit or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+_COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (for tests and ad-hoc runs)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_ok(url: str, timeout_s: float = 1.0) -> bool:
+    """True when ``url`` answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as reply:  # noqa: S310 - loopback URLs only
+            return 200 <= reply.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[str]
+    pump: threading.Thread
+
+
+@dataclass
+class Supervisor:
+    """Runs named child processes; use as a context manager so they always stop."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    colour: bool = field(default_factory=lambda: sys.stdout.isatty())
+    grace_s: float = 10.0
+    children: list[Child] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+    def _prefix(self, name: str) -> str:
+        width = max([len(c.name) for c in self.children] + [len(name), 10])
+        label = f"{name:<{width}} |"
+        if not self.colour:
+            return label
+        code = _COLOURS[sum(map(ord, name)) % len(_COLOURS)]
+        return f"\033[{code}m{label}\033[0m"
+
+    def _pump(self, name: str, stream: TextIO) -> None:
+        prefix = self._prefix(name)
+        for line in stream:
+            with self._lock:
+                self.out.write(f"{prefix} {line.rstrip()}\n")
+                self.out.flush()
+
+    def log(self, name: str, message: str) -> None:
+        with self._lock:
+            self.out.write(f"{self._prefix(name)} {message}\n")
+            self.out.flush()
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> Child:
+        """Start ``argv`` with its stdout and stderr merged and prefixed by ``name``."""
+        process = subprocess.Popen(  # noqa: S603 - argv comes from our own scripts
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            cwd=cwd,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
+        )
+        assert process.stdout is not None
+        pump = threading.Thread(target=self._pump, args=(name, process.stdout), daemon=True)
+        pump.start()
+        child = Child(name, process, pump)
+        self.children.append(child)
+        return child
+
+    def wait_until(
+        self,
+        child: Child,
+        ready: Callable[[], bool],
+        timeout_s: float = 120.0,
+        poll_s: float = 0.25,
+    ) -> None:
+        """Block until ``ready()`` or raise if the child exits or the time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with code {child.process.returncode}")
+            if ready():
+                return
+            time.sleep(poll_s)
+        raise TimeoutError(f"{child.name} was not ready after {timeout_s:.0f} s")
+
+    def stop(self, child: Child) -> None:
+        """SIGTERM, then SIGKILL after the grace period; the whole process group."""
+        if child.process.poll() is None:
+            _signal_group(child.process, signal.SIGTERM)
+            try:
+                child.process.wait(self.grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+        child.pump.join(timeout=2)
+        if child.process.stdout is not None:
+            child.process.stdout.close()
+
+    def stop_all(self) -> None:
+        """Stop children in reverse start order (front doors first)."""
+        for child in reversed(self.children):
+            self.stop(child)
+        self.children.clear()
+
+    def first_exited(self) -> Child | None:
+        return next((c for c in self.children if c.process.poll() is not None), None)
+
+
+def _signal_group(process: subprocess.Popen[str], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
