@@ -35,3 +35,9 @@ if ! psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname
   psql -h 127.0.0.1 -U postgres -c "create database test" >/dev/null
 fi
 echo "postgresql: database test ready"
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own here).
+if [ "${FASHIONREC_SKIP_CHROMIUM:-}" = "" ] && ! command -v chromium >/dev/null; then
+  apt_install chromium
+fi
+command -v chromium >/dev/null && echo "chromium: $(chromium --version 2>/dev/null | head -1)" || true
