@@ -125,9 +125,7 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
         say(f"reusing InfoGAN version {latest_version(exported)} (step {exported_step})")
         return
     if not state:
-        say(
-            f"no trained InfoGAN yet: a SHORT run of {args.train_steps} steps (a few minutes) first;"
-        )
+        say(f"no trained InfoGAN yet: a SHORT run of {args.train_steps} steps (minutes) first;")
         say("training continues in the background and the next `make demo` serves the better model")
         run(
             [PY, "-m", "embedder", "train", "--catalog", catalog, "--out", run_dir,
@@ -218,9 +216,7 @@ def main() -> int:
         index_catalog(args, catalog, model_names)
         say(f"shop and annotation UI:  http://127.0.0.1:{args.annotation_port}/")
         say(f"gateway REST + OpenAPI:  {gateway_url}/docs")
-        say(
-            f"annotator sign-in: python -m annotation add-annotator NAME  (admin key {env['ANNOTATION_ADMIN_KEY']})"
-        )
+        say("annotator tokens: .venv/bin/python -m annotation add-annotator NAME")
         if args.check:
             return check_health(args, gateway_url)
         if args.background_epochs:
