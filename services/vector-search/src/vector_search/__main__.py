@@ -1,0 +1,43 @@
+"""``python -m vector_search --port P --data-dir D [--metrics-port M]`` (flags override env)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from fashionrec_common.grpc_server import serve_until_signal
+from fashionrec_common.logging import configure_logging
+from fashionrec_common.metrics import serve_metrics
+from vector_search.config import VectorSearchSettings
+from vector_search.server import build_server
+
+
+def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="vector_search", description=__doc__)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--metrics-port", type=int)
+    parser.add_argument("--fsync", choices=["always", "batch", "never"])
+    args = parser.parse_args(argv)
+    return {k: v for k, v in vars(args).items() if v is not None}
+
+
+async def run(settings: VectorSearchSettings) -> None:
+    app = build_server(settings)
+    await app.start()
+    await serve_until_signal(app.server)
+    await app.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = VectorSearchSettings(**parse_args(argv))
+    configure_logging("vector-search", settings.log_level, settings.log_json)
+    if settings.metrics_port is not None:
+        serve_metrics(settings.metrics_port, settings.host)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Settings for the vector-search service (env prefix ``VECTOR_SEARCH_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from fashionrec_common.settings import ServiceSettings
+
+
+class VectorSearchSettings(ServiceSettings):
+    """Everything the process needs; the data directory is the only state."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VECTOR_SEARCH_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("var/vector-search")
+    port: int = Field(default=50051, ge=0, le=65535)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # always: fsync each write before the reply; batch: fsync every fsync_interval_s
+    # (acknowledged writes survive a process kill, not a power cut); never: leave it to the OS.
+    fsync: Literal["always", "batch", "never"] = "always"
+    fsync_interval_s: float = Field(default=0.05, gt=0)
+    snapshot_interval_s: float = Field(default=60.0, gt=0)
+    snapshot_min_writes: int = Field(default=1, ge=1)
+    max_k: int = Field(default=1000, ge=1)
+    max_batch: int = Field(default=10_000, ge=1)
+    max_vectors_per_index: int = Field(default=20_000_000, ge=1)
+    search_threads: int = Field(default=8, ge=1)
+    write_threads: int = Field(default=2, ge=1)
+    use_gpu: bool = False

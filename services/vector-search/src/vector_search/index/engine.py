@@ -1,0 +1,218 @@
+"""The FAISS part of an index: optional PCA/OPQ transform + base index, keyed by int64 labels.
+
+Knows nothing about external ids, metadata or durability; ``Collection`` owns those.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from vector_search.index.spec import IndexSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NPROBE = 32
+DEFAULT_EF_SEARCH = 64
+DEFAULT_HNSW_M = 32
+DEFAULT_EF_CONSTRUCTION = 64
+
+
+def faiss_metric(metric: str) -> int:
+    return faiss.METRIC_INNER_PRODUCT if metric == "IP" else faiss.METRIC_L2
+
+
+def default_train_threshold(spec: IndexSpec) -> int:
+    """Vectors to wait for before training automatically (explicit param wins)."""
+    return spec.int_param("train_threshold", 1000 if spec.kind != "IVF-PQ" else 4000)
+
+
+def _pq_m(dim: int, requested: int) -> int:
+    """Largest divisor of ``dim`` not above ``requested`` (PQ needs m | dim)."""
+    for m in range(min(requested, dim), 0, -1):
+        if dim % m == 0:
+            return m
+    return 1
+
+
+class Engine:
+    """Trainable FAISS index with deletes (remove_ids, or tombstones for HNSW)."""
+
+    def __init__(self, spec: IndexSpec, use_gpu: bool = False) -> None:
+        self.spec = spec
+        self.metric = faiss_metric(spec.metric)
+        self.transform: Any = None
+        self.base: Any = None
+        self.tombstones: set[int] = set()
+        self.use_gpu = use_gpu and hasattr(faiss, "StandardGpuResources")
+        self._gpu: Any = None
+        self._gpu_dirty = True
+        if not spec.trained_kind:
+            self.base = self._make_base(spec.dimension, 0)
+
+    @property
+    def trained(self) -> bool:
+        return self.base is not None
+
+    @property
+    def dim_out(self) -> int:
+        return self.spec.pca_dimension or self.spec.dimension
+
+    def _make_base(self, dim: int, n_train: int) -> Any:
+        spec = self.spec
+        if spec.kind == "Flat":
+            return faiss.IndexIDMap(faiss.IndexFlat(dim, self.metric))
+        if spec.kind == "HNSW":
+            hnsw = faiss.IndexHNSWFlat(dim, spec.int_param("M", DEFAULT_HNSW_M), self.metric)
+            hnsw.hnsw.efConstruction = spec.int_param("ef_construction", DEFAULT_EF_CONSTRUCTION)
+            hnsw.hnsw.efSearch = spec.int_param("ef_search", DEFAULT_EF_SEARCH)
+            return faiss.IndexIDMap(hnsw)
+        # IVF sizing: ~4*sqrt(n) lists, but never fewer than 39 training points per list.
+        auto = int(min(4 * math.sqrt(max(n_train, 1)), max(n_train // 39, 1)))
+        nlist = spec.int_param("nlist", max(auto, 1))
+        if spec.kind == "IVF":
+            desc = f"IVF{nlist},Flat"
+        else:
+            bits = spec.int_param("pq_bits", 8 if n_train >= 256 * 39 else 4)
+            desc = f"IVF{nlist},PQ{self._pq_m(dim)}x{bits}"
+        index = faiss.index_factory(dim, desc, self.metric)
+        faiss.extract_index_ivf(index).nprobe = spec.int_param("nprobe", DEFAULT_NPROBE)
+        return index
+
+    def _pq_m(self, dim: int) -> int:
+        return _pq_m(dim, self.spec.int_param("pq_m", max(dim // 4, 1)))
+
+    def train(self, x: np.ndarray) -> None:
+        """Train transform and base on ``x`` (raw vectors); the index must be re-filled after."""
+        spec = self.spec
+        if spec.pca_dimension:
+            if spec.params.get("transform") == "OPQ":
+                self.transform = faiss.OPQMatrix(
+                    spec.dimension, self._pq_m(spec.pca_dimension), spec.pca_dimension
+                )
+            else:
+                self.transform = faiss.PCAMatrix(spec.dimension, spec.pca_dimension)
+            self.transform.train(x)
+        base = self._make_base(self.dim_out, len(x))
+        if not base.is_trained:
+            base.train(self.apply(x))
+        self.base = base
+        self.tombstones.clear()
+        self._gpu_dirty = True
+        log.info("trained index", extra={"index": spec.name, "n_train": len(x)})
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return self.transform.apply(x) if self.transform is not None else x
+
+    def add(self, x: np.ndarray, labels: np.ndarray) -> None:
+        self.base.add_with_ids(self.apply(x), labels)
+        self._gpu_dirty = True
+
+    def remove(self, labels: list[int]) -> None:
+        if not labels:
+            return
+        if self.spec.kind == "HNSW":
+            self.tombstones.update(labels)
+        else:
+            self.base.remove_ids(faiss.IDSelectorBatch(np.asarray(labels, dtype="int64")))
+        self._gpu_dirty = True
+
+    def reset_with(self, x: np.ndarray, labels: np.ndarray) -> None:
+        """Rebuild the base from raw vectors (HNSW compaction); keeps the trained transform."""
+        base = self._make_base(self.dim_out, len(x))
+        if not base.is_trained:
+            base.train(self.apply(x))
+        self.base = base
+        self.tombstones.clear()
+        if len(x):
+            self.add(x, labels)
+
+    def search(
+        self,
+        xq: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        excluded: set[int] | None = None,
+        nprobe: int = 0,
+        ef_search: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Search; ``allowed`` restricts labels, ``excluded`` (+ tombstones) removes them."""
+        blocked = self.tombstones | (excluded or set())
+        sel: Any = None
+        keep: list[Any] = []  # FAISS selectors hold raw pointers: keep the Python objects alive
+        if allowed is not None:
+            if blocked:
+                allowed = np.setdiff1d(allowed, np.fromiter(blocked, dtype="int64"))
+            sel = faiss.IDSelectorBatch(allowed)
+        elif blocked:
+            inner = faiss.IDSelectorBatch(np.fromiter(blocked, dtype="int64"))
+            keep.append(inner)
+            sel = faiss.IDSelectorNot(inner)
+        kind = self.spec.kind
+        if kind == "HNSW":
+            params: Any = faiss.SearchParametersHNSW(sel=sel)
+            params.efSearch = max(
+                ef_search or self.spec.int_param("ef_search", DEFAULT_EF_SEARCH), k
+            )
+        elif kind in ("IVF", "IVF-PQ"):
+            params = faiss.SearchParametersIVF(sel=sel)
+            params.nprobe = nprobe or self.spec.int_param("nprobe", DEFAULT_NPROBE)
+        else:
+            params = faiss.SearchParameters(sel=sel) if sel is not None else None
+        xt = self.apply(xq)
+        gpu = self._gpu_index() if sel is None and not nprobe else None
+        if gpu is not None:
+            return gpu.search(xt, k)
+        return self.base.search(xt, k, params=params)
+
+    def _gpu_index(self) -> Any:
+        """A GPU replica for unfiltered searches, rebuilt lazily after writes."""
+        if not self.use_gpu or self.spec.kind == "HNSW" or faiss.get_num_gpus() == 0:
+            return None
+        if self._gpu is None or self._gpu_dirty:
+            self._res = getattr(self, "_res", None) or faiss.StandardGpuResources()
+            self._gpu = faiss.index_cpu_to_gpu(self._res, 0, self.base)
+            self._gpu_dirty = False
+        return self._gpu
+
+    def memory_bytes(self) -> int:
+        """Estimated resident size of the FAISS structures (not the raw vector store)."""
+        if self.base is None:
+            return 0
+        n, d = self.base.ntotal, self.dim_out
+        kind = self.spec.kind
+        if kind == "Flat":
+            size = n * (4 * d + 8)
+        elif kind == "HNSW":
+            hnsw = faiss.downcast_index(self.base.index)
+            size = n * (4 * d + 8) + hnsw.hnsw.neighbors.size() * 4 + hnsw.hnsw.levels.size() * 4
+        else:
+            ivf = faiss.extract_index_ivf(self.base)
+            size = n * (ivf.code_size + 8) + ivf.nlist * d * 4
+            if kind == "IVF-PQ":
+                size += 256 * d * 4
+        if self.transform is not None:
+            size += self.spec.dimension * d * 4
+        return int(size)
+
+    def save(self, directory: Path) -> None:
+        if self.base is None:
+            return
+        faiss.write_index(self.base, str(directory / "base.faiss"))
+        if self.transform is not None:
+            faiss.write_VectorTransform(self.transform, str(directory / "transform.faiss"))
+
+    def load(self, directory: Path, tombstones: list[int]) -> None:
+        path = directory / "base.faiss"
+        if path.exists():
+            self.base = faiss.read_index(str(path))
+        tpath = directory / "transform.faiss"
+        if tpath.exists():
+            self.transform = faiss.read_VectorTransform(str(tpath))
+        self.tombstones = set(tombstones)
+        self._gpu_dirty = True

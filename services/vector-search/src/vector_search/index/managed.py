@@ -1,0 +1,159 @@
+"""One durable index: WAL before apply, snapshots off the write path, replay on open."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vector_search.errors import InvalidArgument, ResourceExhausted
+from vector_search.index.collection import Collection
+from vector_search.index.rwlock import RWLock
+from vector_search.index.snapshot import SnapshotData, load_latest, write_snapshot
+from vector_search.index.spec import Filter, Hit, IndexSpec, SearchOptions
+from vector_search.index.wal import DELETE, UPSERT, WriteAheadLog, encode, fsync_dir
+
+log = logging.getLogger(__name__)
+
+
+def write_spec(directory: Path, spec: IndexSpec) -> None:
+    """Persist the spec atomically; the index exists once this returns."""
+    tmp = directory / "spec.json.tmp"
+    with tmp.open("w") as f:
+        json.dump(spec.to_json(), f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.rename(directory / "spec.json")
+    fsync_dir(directory)
+
+
+class ManagedIndex:
+    """Collection + lock + WAL. Public methods are thread-safe."""
+
+    def __init__(
+        self,
+        directory: Path,
+        spec: IndexSpec,
+        fsync: str = "always",
+        max_vectors: int = 20_000_000,
+        use_gpu: bool = False,
+    ) -> None:
+        self.directory = directory
+        self.spec = spec
+        self.lock = RWLock()
+        self.coll = Collection(spec, use_gpu=use_gpu)
+        self.wal = WriteAheadLog(directory, fsync)
+        self.max_vectors = max_vectors
+        self.snapshot_generation = 0
+        self.dropped = False
+
+    def open(self) -> None:
+        """Latest snapshot, then every later WAL record: exactly the acknowledged state."""
+        load_latest(self.directory, self.coll)
+        self.snapshot_generation = self.coll.generation
+        replayed = 0
+        for rec in self.wal.replay(self.spec.dimension):
+            if rec.gen <= self.coll.generation:
+                continue
+            if rec.kind == UPSERT:
+                assert rec.vectors is not None
+                self.coll.apply_upsert(rec.gen, rec.ids, rec.vectors, rec.metas)
+            else:
+                self.coll.apply_delete(rec.gen, rec.ids)
+            replayed += 1
+        self.wal.open(self.coll.generation + 1)
+        log.info(
+            "opened index",
+            extra={
+                "index": self.spec.name,
+                "count": self.coll.count,
+                "generation": self.coll.generation,
+                "replayed": replayed,
+            },
+        )
+
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, metas: Sequence[dict[str, str]]
+    ) -> tuple[int, int]:
+        if any(not i for i in ids):
+            raise InvalidArgument("item ids must be non-empty")
+        last = {ext: n for n, ext in enumerate(ids)}  # duplicates in one request: last wins
+        if len(last) != len(ids):
+            rows = sorted(last.values())
+            ids, vectors, metas = [ids[r] for r in rows], vectors[rows], [metas[r] for r in rows]
+        vectors = np.ascontiguousarray(vectors, dtype="float32")
+        with self.lock.write():
+            self.coll.check_vectors(vectors)
+            if not np.isfinite(vectors).all():
+                raise InvalidArgument("vectors must be finite")
+            new = sum(1 for i in ids if i not in self.coll.ids)
+            if self.coll.count + new > self.max_vectors:
+                raise ResourceExhausted(f"index {self.spec.name} is full ({self.max_vectors})")
+            gen = self.coll.generation + 1
+            self.wal.append(gen, encode(UPSERT, list(ids), [dict(m) for m in metas], vectors))
+            self.coll.apply_upsert(gen, ids, vectors, metas)
+            return len(ids), gen
+
+    def delete(self, ids: Sequence[str]) -> tuple[int, int]:
+        with self.lock.write():
+            present = [i for i in dict.fromkeys(ids) if i in self.coll.ids]
+            if not present:
+                return 0, self.coll.generation
+            gen = self.coll.generation + 1
+            self.wal.append(gen, encode(DELETE, present, [], None))
+            return self.coll.apply_delete(gen, present), gen
+
+    def search(
+        self, xq: np.ndarray, opts: SearchOptions, self_ids: Sequence[str | None]
+    ) -> tuple[list[list[Hit]], int]:
+        with self.lock.read():
+            return self.coll.search(xq, opts, self_ids), self.coll.generation
+
+    def vectors_of(self, ids: Sequence[str]) -> np.ndarray:
+        with self.lock.read():
+            return np.stack([self.coll.vector_of(i) for i in ids])
+
+    def get(self, ids: Sequence[str]):  # type: ignore[no-untyped-def]
+        with self.lock.read():
+            return self.coll.get(ids)
+
+    def list_items(self, offset: int, limit: int, filters: Sequence[Filter]):  # type: ignore[no-untyped-def]
+        with self.lock.read():
+            return self.coll.list_items(offset, limit, filters)
+
+    def info(self) -> dict[str, int | bool]:
+        with self.lock.read():
+            return {
+                "count": self.coll.count,
+                "generation": self.coll.generation,
+                "memory_bytes": self.coll.memory_bytes(),
+                "trained": self.coll.engine.trained,
+            }
+
+    def train(self) -> None:
+        """Explicit training (e.g. before a bulk load is complete); not logged: derived state."""
+        with self.lock.write():
+            self.coll.train()
+
+    def snapshot(self, min_writes: int = 1) -> bool:
+        """Copy state under the read lock, write it without; then drop covered WAL segments."""
+        with self.lock.read():
+            if self.dropped or self.coll.generation - self.snapshot_generation < min_writes:
+                return False
+            data = SnapshotData(self.coll)
+            segment = self.wal.rotate(self.coll.generation + 1)
+        write_snapshot(self.directory, data)
+        self.wal.drop_before(segment)
+        self.snapshot_generation = data.generation
+        log.info("snapshot written", extra={"index": self.spec.name, "generation": data.generation})
+        return True
+
+    def sync(self) -> None:
+        self.wal.sync()
+
+    def close(self) -> None:
+        self.wal.close()
