@@ -1,0 +1,1 @@
+"""HTTP transport: JSON API, HTML pages, error mapping."""

@@ -1,0 +1,90 @@
+"""Application factory: wires settings -> repository -> domain service -> routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, Counter
+
+from annotation import errors
+from annotation.api import pages, routes
+from annotation.config import AnnotationSettings
+from annotation.db.migrate import upgrade
+from annotation.db.repository import SqlVoteRepository
+from annotation.db.session import make_engine
+from annotation.domain.votes import VoteService
+from fashionrec_common.health import Readiness
+from fashionrec_common.metrics import metrics_asgi_app
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+STATUS: dict[type[errors.AnnotationError], int] = {
+    errors.ForgedToken: 400,
+    errors.InvalidChoice: 400,
+    errors.BadAnnotator: 401,
+    errors.AdminDenied: 403,
+    errors.ReplayedToken: 409,
+    errors.DoubleVote: 409,
+    errors.AnnotatorExists: 409,
+}
+
+
+class ConfigError(RuntimeError):
+    """Settings that make the service unusable; raised at startup, not at the first vote."""
+
+
+def create_app(settings: AnnotationSettings) -> FastAPI:
+    if settings.vote_token_secret is None or not settings.vote_token_secret.get_secret_value():
+        raise ConfigError("ANNOTATION_VOTE_TOKEN_SECRET must be set (same value as the gateway's)")
+    engine = make_engine(settings.database_url)
+    if settings.migrate_on_start:
+        upgrade(engine)
+    repo = SqlVoteRepository(engine)
+    service = VoteService(
+        repo=repo,
+        token_secret=settings.vote_token_secret.get_secret_value(),
+        token_max_age_s=settings.vote_token_max_age_s,
+    )
+    registry = CollectorRegistry()
+    readiness = Readiness()
+    readiness.add("database", lambda: asyncio.to_thread(repo.ping))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="fashionrec annotation", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.repo = repo
+    app.state.service = service
+    app.state.readiness = readiness
+    app.state.votes_total = Counter(
+        "annotation_votes", "Vote requests by outcome", ["outcome"], registry=registry
+    )
+
+    @app.exception_handler(errors.AnnotationError)
+    async def _domain_error(request: Request, exc: errors.AnnotationError) -> JSONResponse:
+        status = STATUS.get(type(exc), 400)
+        if request.url.path == "/v1/votes":
+            app.state.votes_total.labels(exc.code).inc()
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(
+            {"error": exc.code, "detail": str(exc)}, status_code=status, headers=headers
+        )
+
+    app.include_router(routes.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+    app.mount("/metrics", metrics_asgi_app(registry))
+
+    log.info("annotation app ready", extra={"database": engine.url.render_as_string()})
+    return app

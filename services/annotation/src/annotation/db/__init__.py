@@ -1,0 +1,1 @@
+"""SQL adapter: tables, engine, repository and Alembic migrations."""
