@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -49,3 +55,28 @@ def make_comparison(
 
 def make_token(secret: str = SECRET, **kwargs: object) -> str:
     return sign_comparison(secret, make_comparison(**kwargs))  # type: ignore[arg-type]
+
+
+@contextmanager
+def running_server(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on a free port; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", ws="none")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from annotation import errors
 from annotation.api import pages, routes
@@ -21,7 +21,6 @@ from annotation.db.repository import SqlVoteRepository
 from annotation.db.session import make_engine
 from annotation.domain.votes import VoteService
 from fashionrec_common.health import Readiness
-from fashionrec_common.metrics import metrics_asgi_app
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -84,7 +83,11 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
-    app.mount("/metrics", metrics_asgi_app(registry))
+
+    # A route, not a mount of metrics_asgi_app: a mount answers /metrics with a redirect.
+    @app.get("/metrics", include_in_schema=False)
+    def _metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     log.info("annotation app ready", extra={"database": engine.url.render_as_string()})
     return app
