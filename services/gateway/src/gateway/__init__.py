@@ -1,1 +1,1 @@
-"""The front door: REST for shop frontends, gRPC for internal services, embed-then-search with a Redis cache."""
+"""The front door: REST for shops, gRPC for internal services, embed-then-search with a cache."""

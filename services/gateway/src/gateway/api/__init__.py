@@ -1,0 +1,1 @@
+"""REST transport: FastAPI app, routes, guards; maps domain errors to HTTP in one place."""

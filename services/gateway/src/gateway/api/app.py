@@ -1,0 +1,75 @@
+"""create_app: the REST gateway. Clients are opened in the lifespan unless injected."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from fashionrec_common.health import Readiness
+from fashionrec_common.metrics import metrics_asgi_app
+from gateway.api import errors
+from gateway.api.guards import BodyLimit, RateLimiter
+from gateway.api.routes import items, meta, search
+from gateway.config import GatewaySettings
+from gateway.wiring import Services, build_services
+
+DESCRIPTION = """Visual-similarity recommendations for shoes and handbags.
+
+Search by an uploaded image or by a stored item, browse catalogues, ingest items (API key),
+and build blinded comparison rows for human votes. Every answer names the model version
+and index generation that produced it."""
+
+
+def create_app(settings: GatewaySettings, services: Services | None = None) -> FastAPI:
+    """``services`` injected (tests, __main__ sharing them with gRPC) are not closed here."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        svc = services or build_services(settings)
+        app.state.services = svc
+        readiness = Readiness(timeout_s=2.0)
+        readiness.add("embedder", lambda: svc.embedder.check(settings.default_model))
+        readiness.add("vector-search", svc.store.check)
+        app.state.readiness = readiness
+        try:
+            yield
+        finally:
+            if owned:
+                await svc.close()
+
+    app = FastAPI(
+        title="fashionrec gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+    errors.install(app)
+    app.include_router(search.router)
+    app.include_router(items.router)
+    app.include_router(meta.router)
+    app.include_router(meta.health)
+    upload = settings.max_upload_bytes
+    app.add_middleware(
+        BodyLimit, limit=upload * 4 // 3 + 64 * 1024, batch_limit=upload * 4 // 3 * 64
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=["Server-Timing"],
+        )
+
+    # /metrics is mounted lazily so it reads the registry of the services in use.
+    async def metrics_app(scope, receive, send):  # type: ignore[no-untyped-def]
+        registry = app.state.services.metrics.registry
+        await metrics_asgi_app(registry)(scope, receive, send)
+
+    app.mount("/metrics", metrics_app)
+    return app

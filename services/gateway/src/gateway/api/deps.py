@@ -1,0 +1,69 @@
+"""Annotated dependencies shared by the routes."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response, Security
+
+from gateway.api.guards import api_key_header, check_api_key, client_key
+from gateway.domain.timing import Timings
+from gateway.domain.types import Hit, Recommendations, StoredItem
+from gateway.wiring import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def rate_limit(request: Request) -> None:
+    request.app.state.limiter.hit(client_key(request))
+
+
+async def require_api_key(
+    request: Request, key: Annotated[str | None, Security(api_key_header)]
+) -> str:
+    return check_api_key(key, request.app.state.services.settings.api_keys)
+
+
+WriteKey = Annotated[str, Depends(require_api_key)]
+
+
+def image_base(request: Request, services: Services) -> str:
+    base = services.settings.public_url or str(request.base_url)
+    return base.rstrip("/") + "/v1/images/"
+
+
+def item_json(base: str, item: Hit | StoredItem) -> dict[str, Any]:
+    image = item.metadata.get("image")
+    out: dict[str, Any] = {
+        "id": item.id,
+        "metadata": dict(item.metadata),
+        "image_url": base + quote(image) if image else None,
+    }
+    if isinstance(item, Hit):
+        out |= {"score": item.score, "distance": item.distance}
+    return out
+
+
+def result_json(base: str, result: Recommendations) -> dict[str, Any]:
+    doc = result.to_json()
+    doc["items"] = [item_json(base, h) for h in result.items]
+    doc["cached"] = result.cached
+    return doc
+
+
+def finish(
+    response: Response, services: Services, operation: str, timings: Timings, start: float
+) -> None:
+    """Record stage metrics and expose them as Server-Timing (the benchmark reads it)."""
+    timings.stages["total"] = time.perf_counter() - start
+    services.metrics.record(operation, timings)
+    response.headers["Server-Timing"] = ", ".join(
+        f"{stage};dur={seconds * 1000:.3f}" for stage, seconds in timings.stages.items()
+    )

@@ -1,0 +1,162 @@
+"""Response and request models: they drive the generated OpenAPI (with examples)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+ITEM_EXAMPLE = {
+    "id": "12345",
+    "score": 0.93,
+    "distance": 0.93,
+    "metadata": {"category": "shoes", "class": "heels", "colour": "Black", "title": "Heels"},
+    "image_url": "http://127.0.0.1:8080/v1/images/images/heels/12345.jpg",
+}
+
+
+class ItemOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [ITEM_EXAMPLE]}}
+
+    id: str
+    score: float | None = None
+    distance: float | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    image_url: str | None = None
+
+
+class SearchOut(BaseModel):
+    """Hits plus the model and index versions that produced them."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "items": [ITEM_EXAMPLE],
+                    "catalogue": "shoes",
+                    "model": "infogan",
+                    "model_version": "3",
+                    "index": "shoes/infogan",
+                    "index_generation": 42,
+                    "cached": False,
+                    "partial": False,
+                }
+            ]
+        }
+    }
+
+    items: list[ItemOut]
+    catalogue: str
+    model: str
+    model_version: str | None
+    index: str
+    index_generation: int
+    cached: bool
+    partial: bool = Field(description="true when a vector-search shard did not answer in time")
+
+
+class SearchJson(BaseModel):
+    """JSON form of a search: a base64 image (or an image URL when hosts are allow-listed)."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "image_b64": "<base64 JPEG>",
+                    "catalogue": "shoes",
+                    "k": 5,
+                    "filters": {"class": ["heels"]},
+                }
+            ]
+        },
+    }
+
+    image_b64: str | None = None
+    image_url: str | None = None
+    catalogue: str | None = Field(None, description="shoes, handbags, or empty/auto for automatic")
+    model: str | None = Field(None, description="default: the GAN (infogan)")
+    k: int = Field(10, ge=1)
+    filters: dict[str, str | list[str]] | None = None
+
+
+class ItemIn(BaseModel):
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "id": "12345",
+                    "catalogue": "shoes",
+                    "image_b64": "<base64 JPEG>",
+                    "metadata": {"class": "heels", "colour": "Black", "title": "Heels"},
+                }
+            ]
+        },
+    }
+
+    id: str = Field(min_length=1, max_length=200)
+    catalogue: str
+    image_b64: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    models: list[str] | None = Field(None, description="default: the default model")
+
+
+class JobOut(BaseModel):
+    job_id: str
+    state: str
+    total: int
+    done: int
+    failed: int
+    progress: float
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class CompareRow(BaseModel):
+    row: int
+    items: list[ItemOut]
+
+
+class CompareOut(BaseModel):
+    query: ItemOut
+    catalogue: str
+    rows: list[CompareRow]
+    token: str = Field(description="signed; the annotation service verifies it with the vote")
+
+
+class ItemsPage(BaseModel):
+    items: list[ItemOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class ModelOut(BaseModel):
+    name: str
+    default: bool
+    catalogues: list[str]
+    dimension: int
+    version: str | None = None
+
+
+class CatalogueOut(BaseModel):
+    name: str
+    models: list[str]
+    items: int
+
+
+class ErrorOut(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "error": {
+                        "code": "dependency_unavailable",
+                        "message": "embedder unavailable: ...",
+                    }
+                }
+            ]
+        }
+    }
+
+    error: dict[str, Any]

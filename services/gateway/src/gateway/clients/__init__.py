@@ -1,0 +1,1 @@
+"""Adapters to the embedder, vector-search, annotation and the cache."""

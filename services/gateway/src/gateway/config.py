@@ -1,0 +1,102 @@
+"""Gateway settings: GATEWAY_* environment variables plus REDIS_URL (no prefix)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from fashionrec_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class GatewaySettings(ServiceSettings):
+    """Everything the gateway needs; secrets have no production default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    port: int = Field(default=8080, ge=0, le=65535)
+    grpc_port: int = Field(default=8081, ge=0, le=65535, description="0 disables gRPC")
+    dev: bool = Field(default=False, description="generate missing secrets (never in production)")
+
+    embedder_url: str = "http://127.0.0.1:8501"
+    vector_search_shards: CommaList = Field(default_factory=lambda: ["127.0.0.1:50051"])
+    annotation_url: str = "http://127.0.0.1:8090"
+    catalog_dir: Path | None = None
+    public_url: str = Field(default="", description="base of image URLs; empty = request URL")
+    catalogues: CommaList = Field(default_factory=lambda: ["shoes", "handbags"])
+    default_model: str = "infogan"
+
+    api_keys: CommaList = Field(default_factory=list, description="keys for write endpoints")
+    vote_token_secret: SecretStr | None = None
+    cors_origins: CommaList = Field(default_factory=list)
+    fetch_allow_hosts: CommaList = Field(
+        default_factory=list, description="hosts image_url may point to; empty = no URL fetches"
+    )
+
+    max_upload_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(default=25_000_000, gt=0)
+    max_k: int = Field(default=100, gt=0)
+    decode_timeout_s: float = Field(default=2.0, gt=0)
+    rate_limit_per_minute: int = Field(default=600, ge=0, description="per key or client; 0 = off")
+    cache_ttl_s: int = Field(default=300, gt=0)
+    cache_prefix: str = "fashionrec:gw:"
+    lru_size: int = Field(default=2048, gt=0)
+
+    embed_timeout_s: float = Field(default=10.0, gt=0)
+    search_timeout_s: float = Field(default=2.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=5)
+    breaker_failures: int = Field(default=5, gt=0)
+    breaker_reset_s: float = Field(default=5.0, gt=0)
+
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url")
+    )
+
+    @field_validator(
+        "vector_search_shards",
+        "catalogues",
+        "api_keys",
+        "cors_origins",
+        "fetch_allow_hosts",
+        mode="before",
+    )
+    @classmethod
+    def _comma(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("vector_search_shards")
+    @classmethod
+    def _need_shard(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one vector-search shard (host:port) is required")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets(self) -> GatewaySettings:
+        """Refuse to start without write keys and a vote secret, unless in dev mode."""
+        if not self.api_keys:
+            if not self.dev:
+                raise ValueError("GATEWAY_API_KEYS is required (or GATEWAY_DEV=1 for a dev key)")
+            self.api_keys = [secrets.token_urlsafe(24)]
+            log.warning("dev mode: generated API key %s", self.api_keys[0])
+        if self.vote_token_secret is None:
+            if not self.dev:
+                raise ValueError("GATEWAY_VOTE_TOKEN_SECRET is required (or GATEWAY_DEV=1)")
+            self.vote_token_secret = SecretStr(secrets.token_urlsafe(32))
+        return self

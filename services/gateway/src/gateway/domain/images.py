@@ -1,0 +1,53 @@
+"""Untrusted image bytes: allow-listed formats, a pixel limit, decoding off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+
+from PIL import Image, UnidentifiedImageError
+
+from gateway.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+
+# What the embedder's graph decodes natively; WebP is accepted and re-encoded as PNG.
+NATIVE_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP"})
+ALLOWED_FORMATS = NATIVE_FORMATS | {"WEBP"}
+
+
+def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
+    """Return bytes the embedder can decode, or raise a 4xx domain error."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"image is larger than {max_bytes} bytes")
+    if not data:
+        raise InvalidInput("empty image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise PayloadTooLarge(f"image has more than {max_pixels} pixels")
+                img.load()  # a full decode catches truncated or corrupt files here
+                if img.format in NATIVE_FORMATS:
+                    return data
+                out = io.BytesIO()
+                img.convert("RGBA" if "A" in img.getbands() else "RGB").save(out, "PNG")
+                return out.getvalue()
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        allowed = sorted(ALLOWED_FORMATS)
+        raise UnsupportedMedia(f"not an image in an allowed format {allowed}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"corrupt image: {exc}") from exc
+
+
+async def check_image_async(
+    data: bytes, max_bytes: int, max_pixels: int, timeout_s: float
+) -> bytes:
+    """Decode in a worker thread; a pathological file cannot stall the event loop."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(check_image, data, max_bytes, max_pixels), timeout_s
+        )
+    except TimeoutError:
+        raise InvalidInput(f"image took more than {timeout_s} s to decode") from None

@@ -1,0 +1,59 @@
+"""What the domain needs from the outside world; adapters and test fakes implement these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from gateway.domain.types import Filters, IndexSummary, SearchOutcome, StoredItem
+
+
+class Embedder(Protocol):
+    async def model_version(self, model: str) -> str:
+        """The version the embedder serves now (part of every cache key)."""
+        ...
+
+    async def embed(self, model: str, images: Sequence[bytes]) -> list[list[float]]: ...
+
+    async def check(self, model: str) -> None: ...
+
+
+class VectorStore(Protocol):
+    """The (possibly sharded) vector-search service."""
+
+    async def generation(self, index: str) -> tuple[int, ...]: ...
+
+    async def search(
+        self,
+        index: str,
+        vector: Sequence[float],
+        k: int,
+        filters: Filters,
+        exclude_id: str | None = None,
+    ) -> SearchOutcome: ...
+
+    async def get(self, index: str, item_id: str, with_vector: bool) -> StoredItem | None: ...
+
+    async def upsert(self, index: str, items: Sequence[StoredItem]) -> None: ...
+
+    async def delete(self, index: str, item_id: str) -> bool: ...
+
+    async def ensure_index(self, index: str, dimension: int) -> None: ...
+
+    async def list_indexes(self) -> list[IndexSummary]: ...
+
+    async def list_items(
+        self, index: str, offset: int, limit: int, filters: Filters
+    ) -> tuple[list[StoredItem], int]: ...
+
+    async def check(self) -> None: ...
+
+
+class Cache(Protocol):
+    """Never raises: an outage degrades to misses (adapters log and count it)."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
+
+    async def check(self) -> None: ...
