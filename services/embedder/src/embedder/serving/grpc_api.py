@@ -133,6 +133,7 @@ def status_response(plane: DataPlane, ref: ModelRef) -> Any:
         entry = response.model_version_status.add()
         entry.version = version
         entry.state = int(status.state)
+        entry.status.SetInParent()  # TF Serving always reports the status, OK included
         if status.error:
             entry.status.error_code = int(Code.UNKNOWN)
             entry.status.error_message = status.error

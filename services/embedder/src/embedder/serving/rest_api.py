@@ -8,16 +8,16 @@ import re
 from typing import Any
 
 from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from embedder.serving.dataplane import DataPlane, ModelRef
 from embedder.serving.errors import Code, ServingError, invalid
 from embedder.serving.grpc_api import metadata_response, status_response
 from embedder.serving.rest_json import parse_predict_body, render_outputs
-from fashionrec_common.metrics import metrics_asgi_app
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,13 @@ def create_app(
 
     routes: list[Any] = [Route("/v1/{rest:path}", dispatch, methods=["GET", "POST"])]
     if metrics_path:
-        routes.insert(0, Mount(metrics_path, app=metrics_asgi_app(plane.metrics.registry)))
+
+        async def metrics(request: Request) -> Response:
+            # An exact path (TF Serving's), which a Mount of the ASGI app would redirect.
+            data = generate_latest(plane.metrics.registry)
+            return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+        routes.insert(0, Route(metrics_path, metrics, methods=["GET"]))
     return Starlette(routes=routes)
 
 

@@ -66,13 +66,13 @@ def parse_predict_body(body: bytes, signature: meta_graph_pb2.SignatureDef) -> t
             raise invalid("'instances' must be a non-empty list")
         return _rows_to_tensors(rows, names, signature), "row"
     cols = _decode_b64(doc["inputs"])
-    if isinstance(cols, dict) and set(cols) <= set(names) and cols:
+    if isinstance(cols, dict):
         named = cols
     elif len(names) == 1:
         named = {names[0]: cols}
     else:
         raise invalid(f"'inputs' must name every input of the signature: {{{','.join(names)}}}")
-    return {k: _to_array(v, signature.inputs[k].dtype, k) for k, v in named.items()}, "columnar"
+    return {k: _typed(v, signature, k) for k, v in named.items()}, "columnar"
 
 
 def _rows_to_tensors(
@@ -86,7 +86,14 @@ def _rows_to_tensors(
     keys = set(rows[0])
     if any(set(r) != keys for r in rows):
         raise invalid("All instances must have the same named inputs")
-    return {k: _to_array([r[k] for r in rows], signature.inputs[k].dtype, k) for k in keys}
+    return {k: _typed([r[k] for r in rows], signature, k) for k in keys}
+
+
+def _typed(value: Any, signature: meta_graph_pb2.SignatureDef, alias: str) -> np.ndarray:
+    """Typed by the signature; unknown aliases pass untyped so validation names them."""
+    if alias not in signature.inputs:
+        return np.asarray(value, dtype=object)
+    return _to_array(value, signature.inputs[alias].dtype, alias)
 
 
 def _jsonable(value: np.ndarray) -> Any:
