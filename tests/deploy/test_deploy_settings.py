@@ -4,6 +4,7 @@ pydantic-settings, so it is checked here against the services' settings classes.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import shutil
 import subprocess
@@ -53,14 +54,19 @@ def test_deploy_compose_env_names_are_settings(service: str) -> None:
     assert unknown(service, set(compose["services"][service].get("environment", {}))) == set()
 
 
+@functools.cache
+def rendered(overlay: str) -> list[dict]:
+    out = subprocess.run(["kubectl", "kustomize", str(REPO / "deploy" / "k8s" / overlay)],
+                         capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
 @pytest.mark.parametrize("service", sorted(SETTINGS))
 @pytest.mark.parametrize("overlay", ["overlays/dev", "overlays/prod-gpu"])
 def test_deploy_k8s_env_names_are_settings(service: str, overlay: str) -> None:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl (with its built-in kustomize) is not installed")
-    out = subprocess.run(["kubectl", "kustomize", str(REPO / "deploy" / "k8s" / overlay)],
-                         capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
-    docs = [d for d in yaml.safe_load_all(out) if d]
+    docs = rendered(overlay)
     maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
     workload = next(
         d for d in docs
