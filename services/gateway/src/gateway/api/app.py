@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fashionrec_common.health import Readiness
-from fashionrec_common.metrics import metrics_asgi_app
 from gateway.api import errors
 from gateway.api.guards import BodyLimit, RateLimiter
 from gateway.api.routes import items, meta, search
@@ -66,10 +66,10 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
             expose_headers=["Server-Timing"],
         )
 
-    # /metrics is mounted lazily so it reads the registry of the services in use.
-    async def metrics_app(scope, receive, send):  # type: ignore[no-untyped-def]
-        registry = app.state.services.metrics.registry
-        await metrics_asgi_app(registry)(scope, receive, send)
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """A route, not a mount: no /metrics -> /metrics/ redirect; reads this app's registry."""
+        registry = request.app.state.services.metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.mount("/metrics", metrics_app)
     return app

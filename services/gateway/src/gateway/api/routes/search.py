@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from gateway.api.deps import ServicesDep, finish, image_base, rate_limit, result_json
 from gateway.api.schemas import ErrorOut, SearchJson, SearchOut
@@ -77,6 +77,20 @@ async def _fetch(url: str, services: Services) -> bytes:
             raise InvalidInput(f"could not fetch image_url: {exc}") from exc
 
 
+async def _from_form(form: FormData, services: Services) -> tuple[bytes, dict[str, Any]]:
+    upload = form.get("image")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput("multipart field 'image' (a file) is required")
+    data = await upload.read(services.settings.max_upload_bytes + 1)
+    try:
+        raw_filters = json.loads(str(form["filters"])) if form.get("filters") else None
+        k = int(str(form.get("k") or 10))
+    except ValueError as exc:
+        raise InvalidInput(f"bad k or filters: {exc}") from exc
+    fields = {"catalogue": form.get("catalogue"), "model": form.get("model"), "k": k}
+    return data, fields | {"filters": raw_filters}
+
+
 async def _parse(request: Request, services: Services) -> tuple[bytes, dict[str, Any]]:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
@@ -86,17 +100,10 @@ async def _parse(request: Request, services: Services) -> tuple[bytes, dict[str,
             raise
         except Exception as exc:  # noqa: BLE001 - any multipart parse failure is the client's
             raise InvalidInput(f"malformed multipart body: {exc}") from exc
-        upload = form.get("image")
-        if not isinstance(upload, UploadFile):
-            raise InvalidInput("multipart field 'image' (a file) is required")
-        data = await upload.read(services.settings.max_upload_bytes + 1)
         try:
-            raw_filters = json.loads(str(form["filters"])) if form.get("filters") else None
-            k = int(str(form.get("k") or 10))
-        except ValueError as exc:
-            raise InvalidInput(f"bad k or filters: {exc}") from exc
-        fields = {"catalogue": form.get("catalogue"), "model": form.get("model"), "k": k}
-        return data, fields | {"filters": raw_filters}
+            return await _from_form(form, services)
+        finally:
+            await form.close()  # spooled upload files are temp files
     if ctype.startswith("application/json"):
         try:
             doc = SearchJson.model_validate_json(await request.body())

@@ -1,0 +1,158 @@
+"""Domain: sharding, merging, cache keys, embed-then-search, similar-by-id, compare tokens."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+from itsdangerous import BadSignature
+
+from gateway.domain.compare import compare, serializer
+from gateway.domain.keys import search_key
+from gateway.domain.sharding import merge_top_k, shard_for
+from gateway.domain.timing import Timings
+from gateway.domain.types import Hit, normalise_filters
+from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
+
+
+def test_shard_for_is_stable_and_spreads() -> None:
+    assert shard_for("12345", 3) == shard_for("12345", 3)
+    # sha256("a")[:8] big-endian, mod 7: pinned so a change of scheme is caught.
+    assert shard_for("a", 7) == int("ca978112ca1bbdca", 16) % 7
+    counts = collections.Counter(shard_for(str(i), 3) for i in range(3000))
+    assert set(counts) == {0, 1, 2} and min(counts.values()) > 900
+
+
+def test_merge_top_k_orders_by_score_and_excludes() -> None:
+    a = [Hit("x", 0.9, 0.9), Hit("q", 0.99, 0.99)]
+    b = [Hit("y", 0.95, 0.95), Hit("z", 0.1, 0.1)]
+    assert [h.id for h in merge_top_k([a, b], 2, exclude_id="q")] == ["y", "x"]
+    assert [h.id for h in merge_top_k([a, b], 10)] == ["q", "y", "x", "z"]
+
+
+def test_cache_key_changes_with_everything_that_changes_the_answer() -> None:
+    base = dict(
+        kind="img",
+        subject="h",
+        index="shoes/infogan",
+        model_version="1",
+        generation=(3, 4),
+        k=5,
+        filters={},
+    )
+    key = search_key(**base)
+    assert search_key(**base) == key
+    for change in (
+        {"model_version": "2"},
+        {"generation": (3, 5)},
+        {"k": 6},
+        {"filters": {"class": ["heels"]}},
+        {"subject": "h2"},
+        {"index": "handbags/infogan"},
+    ):
+        assert search_key(**(base | change)) != key, change
+
+
+def test_normalise_filters() -> None:
+    assert normalise_filters({"b": "x", "a": ["z", "y"]}) == {"a": ["y", "z"], "b": ["x"]}
+    with pytest.raises(InvalidInput):
+        normalise_filters(["not", "a", "dict"])
+    with pytest.raises(InvalidInput):
+        normalise_filters({"a": [{"nested": 1}]})
+
+
+async def test_search_caches_and_reindex_invalidates(recommender, fakes, make_png) -> None:
+    embedder, store, _ = fakes
+    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
+    first = await recommender.search_image(make_png(4), **args)
+    assert first.items[0].id == "4" and not first.cached
+    assert (first.model, first.model_version, first.index) == ("infogan", "1", "shoes/infogan")
+    second = await recommender.search_image(make_png(4), **args)
+    assert second.cached and [h.id for h in second.items] == [h.id for h in first.items]
+    assert embedder.calls == 1
+    store.generations["shoes/infogan"] += 1  # a re-index
+    third = await recommender.search_image(make_png(4), **args)
+    assert not third.cached and embedder.calls == 2
+    embedder.version = "2"  # a new model version
+    assert not (await recommender.search_image(make_png(4), **args)).cached
+
+
+async def test_automatic_catalogue_skips_missing_indexes(recommender, make_png) -> None:
+    result = await recommender.search_image(
+        make_png(2), catalogue=None, model=None, k=2, filters={}, timings=Timings()
+    )
+    assert result.catalogue == "shoes" and result.items[0].id == "2"
+
+
+async def test_partial_results_are_not_cached(recommender, fakes, make_png) -> None:
+    _, store, _ = fakes
+    store.partial = True
+    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
+    assert (await recommender.search_image(make_png(1), **args)).partial
+    assert not (await recommender.search_image(make_png(1), **args)).cached
+
+
+async def test_similar_works_with_the_embedder_down(recommender, fakes) -> None:
+    embedder, _, _ = fakes
+    embedder.down = True
+    result = await recommender.similar(
+        "3", catalogue=None, model=None, k=4, filters={"class": ["heels"]}, timings=Timings()
+    )
+    assert "3" not in [h.id for h in result.items] and len(result.items) == 4
+    assert all(h.metadata["class"] == "heels" for h in result.items)
+    assert result.model_version is None and result.catalogue == "shoes"
+    with pytest.raises(DependencyUnavailable):
+        await recommender.search_image(
+            b"x", catalogue="shoes", model=None, k=1, filters={}, timings=Timings()
+        )
+
+
+async def test_similar_unknown_item_and_bad_k(recommender) -> None:
+    with pytest.raises(NotFound):
+        await recommender.similar(
+            "nope", catalogue="shoes", model=None, k=3, filters={}, timings=Timings()
+        )
+    with pytest.raises(InvalidInput):
+        await recommender.similar(
+            "1", catalogue="shoes", model=None, k=0, filters={}, timings=Timings()
+        )
+    with pytest.raises(InvalidInput):
+        await recommender.similar(
+            "1", catalogue="hats", model=None, k=1, filters={}, timings=Timings()
+        )
+
+
+async def test_ingest_then_delete(recommender, fakes, make_png) -> None:
+    _, store, _ = fakes
+    await recommender.ingest("handbags", ["infogan"], [("b1", make_png(50), {"class": "clutches"})])
+    assert store.indexes["handbags/infogan"]["b1"].metadata == {"class": "clutches"}
+    assert await recommender.delete("b1", None) == ["handbags/infogan"]
+    with pytest.raises(NotFound):
+        await recommender.delete("b1", None)
+
+
+async def test_compare_blinds_and_signs(recommender, fakes) -> None:
+    _, store, _ = fakes
+    store.indexes["shoes/other"] = dict(store.indexes["shoes/infogan"])
+    store.generations["shoes/other"] = 1
+    query, catalogue, rows, token = await compare(
+        recommender,
+        item_id="5",
+        catalogue=None,
+        models=["infogan", "other"],
+        k=3,
+        secret="s",
+        timings=Timings(),
+    )
+    assert query.id == "5" and catalogue == "shoes" and len(rows) == 2
+    payload = serializer("s").loads(token)
+    assert payload["query_id"] == "5" and payload["catalogue"] == "shoes"
+    assert sorted(r["model"] for r in payload["rows"]) == ["infogan", "other"]
+    assert [r["items"] for r in payload["rows"]] == [[h.id for h in row] for row in rows]
+    with pytest.raises(BadSignature):
+        serializer("other-secret").loads(token)
+    with pytest.raises(InvalidInput):
+        await compare(
+            recommender, item_id="5", catalogue=None, models=["infogan"], k=3, secret="s",
+            timings=Timings(),
+        )  # fmt: skip
