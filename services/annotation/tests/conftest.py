@@ -58,11 +58,11 @@ def make_token(secret: str = SECRET, **kwargs: object) -> str:
 
 
 @contextmanager
-def running_server(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn in a thread on a free port; yields the base URL."""
+def running_server(app: Any, port: int = 0) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread (on a free port unless given); yields its URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", ws="none")

@@ -7,7 +7,7 @@
   const TOKEN_KEY = "fashionrec.annotatorToken";
   const PENDING_KEY = "fashionrec.pendingVote";
   const RETRYABLE = new Set([502, 503, 504]);
-  const state = { token: null, compare: null, shownAt: 0, busy: false, votes: 0, models: [], total: null };
+  const state = { token: null, compare: null, shownAt: 0, busy: false, votes: 0, shown: 0, models: [], total: null };
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const setRetry = (msg) => { $("retry-note").hidden = !msg; $("retry-note").textContent = msg || ""; };
@@ -83,8 +83,11 @@
     } else {
       FR.toast(`Vote rejected (${status}); skipping this query`);
     }
-    state.busy = false;
+    // Stay busy until the next query is shown: a key pressed meanwhile must not
+    // vote again on the comparison just answered.
+    state.compare = null;
     await next();
+    state.busy = false;
   }
 
   async function randomItem(catalogue) {
@@ -109,6 +112,8 @@
     $("rows").replaceChildren(...cmp.rows.map((r) => FR.el("div", { class: "row", "data-row": r.row, onclick: () => vote(r.row) },
       FR.el("span", { class: "key" }, String(r.row)),
       ...r.items.map((it) => FR.el("img", { src: FR.imageSrc(it), alt: FR.title(it), title: FR.title(it) })))));
+    state.shown += 1;
+    $("rows").dataset.seq = String(state.shown);
     state.shownAt = performance.now();
   }
 

@@ -15,7 +15,7 @@
   // Horizontal bars of win-rate with the Wilson 95 % interval as a whisker.
   function chart(models) {
     const rowH = 28, left = 150, width = 460, top = 24;
-    const root = svg("svg", { width: left + width + 60, height: top + rowH * models.length + 10,
+    const root = svg("svg", { width: left + width + 60, height: top + rowH * models.length + 22,
       role: "img", "data-testid": "winrate-chart" });
     root.append(svg("text", { x: left, y: 14, "font-size": 12, fill: "#666" }, "win-rate with 95 % CI"));
     for (const t of [0, 0.25, 0.5, 0.75, 1]) {
