@@ -41,7 +41,7 @@ class ServerOptions:
 def _text_proto_values(text: str) -> dict[str, str]:
     """``name { value: 3 }`` and ``name: 3`` pairs from a flat text proto (no TF proto needed)."""
     pairs = re.findall(r"(\w+)\s*\{\s*value\s*:\s*([^\s}]+)\s*\}", text)
-    pairs += re.findall(r"(\w+)\s*:\s*(\"[^\"]*\"|[^\s{}]+)", text)
+    pairs += re.findall(r"(\w+)\s*:\s*(\"[^\"]*\"|[^\s{},]+)", text)
     return {k: v.strip('"') for k, v in pairs if k != "value"}
 
 
