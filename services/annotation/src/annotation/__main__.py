@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from fashionrec_common.logging import configure_logging
 
     configure_logging("annotation", settings.log_level, settings.log_json)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     command = args.command or "serve"
     if command == "serve":
         import uvicorn
