@@ -101,3 +101,7 @@ def test_preprocessing_modes(mode: str, expected: list[float]) -> None:
 def test_unknown_preprocessing_mode() -> None:
     with pytest.raises(ValueError, match="unknown preprocessing"):
         Preprocess("bgr")
+
+
+def test_efficientnet_lite0_builds_at_tiny_size() -> None:
+    _build_and_run("efficientnet_lite0")
