@@ -56,6 +56,7 @@ class FakeGateway:
     fail_votes: int = 0  # answer this many vote POSTs with 503 before forwarding
     vote_posts: list[int] = field(default_factory=list)  # status answered to each POST
     compares: list[Comparison] = field(default_factory=list)
+    fixed_query_id: str | None = None  # as the real gateway: same query id for a product
     searches: list[dict[str, bytes]] = field(default_factory=list)  # multipart fields received
 
     def item(self, it: dict[str, Any], score: float | None = None) -> dict[str, Any]:
@@ -94,9 +95,13 @@ class FakeGateway:
             self._vote(route)
             return
         if path == "/v1/catalogues":
-            body: Any = {"catalogues": [{"name": "shoes"}, {"name": "handbags"}]}
+            # The real gateway's shapes: bare lists of objects.
+            body: Any = [
+                {"name": "shoes", "models": MODELS, "items": len(self.items)},
+                {"name": "handbags", "models": MODELS[:2], "items": 0},
+            ]
         elif path == "/v1/models":
-            body = {"models": [{"name": m, "version": "1"} for m in MODELS]}
+            body = [{"name": m, "version": "1", "catalogues": ["shoes"]} for m in MODELS]
         elif path == "/v1/items":
             off, lim = int(q.get("offset", 0)), int(q.get("limit", 24))
             page = self.items[off : off + lim]
@@ -118,7 +123,7 @@ class FakeGateway:
 
     def _compare(self, item_id: str, catalogue: str) -> dict[str, Any]:
         # A fresh query id per comparison so one annotator never double-votes by chance.
-        query_id = f"{item_id}#{len(self.compares)}"
+        query_id = self.fixed_query_id or f"{item_id}#{len(self.compares)}"
         order = list(MODELS)
         if len(self.compares) % 2:
             order.reverse()  # shuffled rows, deterministically

@@ -183,19 +183,27 @@ def test_no_vote_lost_when_the_service_restarts(browser: Any, tmp_path: Path) ->
         stack.close()
 
 
-def test_annotator_keys_outside_rows_are_ignored(page: Any, service: str) -> None:
-    gw = FakeGateway(service, SECRET)
+def test_annotator_ignores_stray_keys_and_skips_double_votes(page: Any, service: str) -> None:
+    gw = FakeGateway(service, SECRET, fixed_query_id="same-product")
     page.route(f"{GATEWAY}/**", gw.handle)
     page.goto("/annotate")
-    page.evaluate(
-        f"localStorage.setItem('fashionrec.annotatorToken', '{add_annotator(service, 'jo')}')"
-    )
-    page.reload()
-    page.wait_for_selector("#rows .row")
+    token = add_annotator(service, "jo")
+    page.evaluate(f"localStorage.setItem('fashionrec.annotatorToken', '{token}')")
+    page.reload()  # signed in from localStorage
+    page.wait_for_selector("#rows[data-seq='1'] .row")
     page.keyboard.press("7")  # only 3 rows
     page.keyboard.press("x")
     page.wait_for_timeout(300)
     assert gw.vote_posts == [] and stored_votes(service) == []
+
+    page.keyboard.press("2")
+    page.wait_for_selector("#rows[data-seq='2'] .row")
+    page.keyboard.press("1")  # the same product again: the service answers double_vote
+    page.wait_for_selector("#toast:has-text('already voted on this product')")
+    page.wait_for_selector("#rows[data-seq='3'] .row")
+    assert gw.vote_posts == [201, 409]
+    assert page.locator("#vote-count").inner_text() == "1"
+    assert [v["choice"] for v in stored_votes(service)] == [2]
 
 
 def test_shop_click_item_and_upload_photo(page: Any, service: str, tmp_path: Path) -> None:
@@ -205,6 +213,10 @@ def test_shop_click_item_and_upload_photo(page: Any, service: str, tmp_path: Pat
     page.wait_for_selector("#browse .card")
     assert page.locator("#browse .card").count() == len(gw.items)
     assert page.locator("#model option").all_inner_texts() == MODELS
+    page.select_option("#catalogue", "handbags")  # only two models are indexed there
+    assert page.locator("#model option").all_inner_texts() == MODELS[:2]
+    page.select_option("#catalogue", "shoes")
+    page.wait_for_selector("#browse .card")
     page.select_option("#model", "vgg16")
     page.fill("#k", "4")
     page.locator("#browse .card").nth(2).click()

@@ -7,7 +7,7 @@
   const TOKEN_KEY = "fashionrec.annotatorToken";
   const PENDING_KEY = "fashionrec.pendingVote";
   const RETRYABLE = new Set([502, 503, 504]);
-  const state = { token: null, compare: null, shownAt: 0, busy: false, votes: 0, shown: 0, models: [], total: null };
+  const state = { token: null, compare: null, shownAt: 0, busy: false, votes: 0, shown: 0, models: [], byCatalogue: {}, seen: new Set(), total: null };
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const setRetry = (msg) => { $("retry-note").hidden = !msg; $("retry-note").textContent = msg || ""; };
@@ -36,14 +36,19 @@
     $("signin").hidden = false;
   }
 
+  async function errorCode(res) {
+    try { return (await res.json()).error || null; } catch (e) { return null; }
+  }
+
   // POST the vote through the gateway until it gets a definite answer.
   async function send(vote) {
     localStorage.setItem(PENDING_KEY, JSON.stringify(vote));
     let delay = 500;
     for (let attempt = 1; ; attempt++) {
       let status = 0;
+      let res = null;
       try {
-        const res = await fetch(`${FR.gw}/v1/votes`, {
+        res = await fetch(`${FR.gw}/v1/votes`, {
           method: "POST",
           headers: FR.gatewayHeaders({ "Content-Type": "application/json", Authorization: `Bearer ${state.token}` }),
           body: JSON.stringify(vote),
@@ -55,7 +60,7 @@
       if (status !== 0 && !RETRYABLE.has(status)) {
         localStorage.removeItem(PENDING_KEY);
         setRetry("");
-        return status;
+        return { status, error: await errorCode(res) };
       }
       setRetry(`Saving your vote failed (${status || "network error"}); retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt})…`);
       await sleep(delay);
@@ -69,12 +74,14 @@
     state.busy = true;
     const row = document.querySelector(`.row[data-row="${choice}"]`);
     if (row) row.classList.add("chosen");
-    const status = await send({ token: state.compare.token, choice, duration_ms: Math.round(performance.now() - state.shownAt) });
-    if (status === 201 || status === 409) {
-      // 409 after a retry means the first attempt was stored: count it once.
+    const { status, error } = await send({ token: state.compare.token, choice, duration_ms: Math.round(performance.now() - state.shownAt) });
+    if (status === 201 || error === "token_replayed") {
+      // A replay after a retry means the first attempt was stored: count it once.
       state.votes += 1;
       $("vote-count").textContent = String(state.votes);
       FR.toast(status === 201 ? "Vote saved" : "Vote was already recorded");
+    } else if (error === "double_vote") {
+      FR.toast("You already voted on this product; here is another one");
     } else if (status === 401) {
       state.busy = false;
       signOut();
@@ -90,19 +97,32 @@
     state.busy = false;
   }
 
+  // Models to compare in this catalogue: those indexed for it, when the gateway says.
+  function compareModels(catalogue) {
+    const allowed = state.byCatalogue[catalogue];
+    const list = allowed ? state.models.filter((m) => allowed.includes(m)) : state.models;
+    return list.slice(0, 8);
+  }
+
   async function randomItem(catalogue) {
-    const model = state.models[0] || "";
+    const model = compareModels(catalogue)[0] || "";
     if (state.total === null) {
-      const first = await FR.gateway(`/v1/items?${new URLSearchParams({ catalogue, model, offset: 0, limit: 100 })}`);
+      const first = await FR.gateway(`/v1/items?${FR.qs({ catalogue, model, offset: 0, limit: 100 })}`);
       if (typeof first.total !== "number") {
         const items = first.items || [];
         return items[Math.floor(Math.random() * items.length)];
       }
       state.total = first.total;
     }
-    const offset = Math.floor(Math.random() * state.total);
-    const page = await FR.gateway(`/v1/items?${new URLSearchParams({ catalogue, model, offset, limit: 1 })}`);
-    return (page.items || [])[0];
+    // Prefer a product this annotator has not judged yet (a repeat is a double vote).
+    let item = null;
+    for (let tries = 0; tries < 5; tries++) {
+      const offset = Math.floor(Math.random() * state.total);
+      const page = await FR.gateway(`/v1/items?${FR.qs({ catalogue, model, offset, limit: 1 })}`);
+      item = (page.items || [])[0];
+      if (!item || !state.seen.has(item.id)) break;
+    }
+    return item;
   }
 
   function render(cmp) {
@@ -123,8 +143,9 @@
       try {
         const item = await randomItem(catalogue);
         if (!item) throw new Error("the catalogue is empty");
-        const q = new URLSearchParams({ item_id: item.id, catalogue, models: state.models.join(","), k: 5 });
+        const q = FR.qs({ item_id: item.id, catalogue, models: compareModels(catalogue).join(","), k: 5 });
         state.compare = await FR.gateway(`/v1/compare?${q}`);
+        state.seen.add(item.id);
         render(state.compare);
         setRetry("");
         return;
@@ -146,13 +167,14 @@
   async function start() {
     const pending = localStorage.getItem(PENDING_KEY);
     if (pending) {
-      const status = await send(JSON.parse(pending));
+      const { status } = await send(JSON.parse(pending));
       FR.toast(`A vote left from the last visit was sent (${status})`);
     }
     try {
       const [cats, models] = await Promise.all([FR.gateway("/v1/catalogues"), FR.gateway("/v1/models")]);
       FR.fill($("catalogue"), FR.names(cats, "catalogues"), new URLSearchParams(location.search).get("catalogue"));
       state.models = FR.names(models, "models");
+      state.byCatalogue = FR.catalogueModels(cats);
     } catch (e) {
       setRetry(`Gateway unreachable (${FR.gw}): ${e.message}`);
       return;
@@ -164,7 +186,7 @@
     document.addEventListener("keydown", onKey);
     $("none").addEventListener("click", () => vote(0));
     $("signout").addEventListener("click", signOut);
-    $("catalogue").addEventListener("change", () => { state.total = null; next(); });
+    $("catalogue").addEventListener("change", () => { if (!state.busy) { state.total = null; next(); } });
     $("signin-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       if (await signIn($("annotator-token").value.trim())) await start();

@@ -28,6 +28,21 @@ const FR = (() => {
     return list.map((x) => (typeof x === "string" ? x : x.name || x.id)).filter(Boolean);
   }
 
+  // Catalogue name -> its model names, when the gateway lists them ([{name, models}]).
+  function catalogueModels(body) {
+    const list = Array.isArray(body) ? body : (body && body.catalogues) || [];
+    const out = {};
+    for (const c of list) if (c && typeof c === "object" && Array.isArray(c.models)) out[c.name] = c.models;
+    return out;
+  }
+
+  // Query string without empty values (the gateway treats model="" as a model name).
+  function qs(params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== "" && v !== null && v !== undefined) q.set(k, v);
+    return q.toString();
+  }
+
   function imageSrc(item) {
     const url = item.image_url || "";
     return url.startsWith("/") ? gw + url : url;
@@ -68,5 +83,5 @@ const FR = (() => {
     if (t) t.textContent = msg;
   }
 
-  return { cfg, gateway, gatewayHeaders, gw, names, imageSrc, el, card, title, fill, toast };
+  return { cfg, gateway, gatewayHeaders, gw, names, catalogueModels, qs, imageSrc, el, card, title, fill, toast };
 })();

@@ -3,7 +3,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const LIMIT = 24;
-  const state = { offset: 0, total: null, catalogues: [] };
+  const state = { offset: 0, total: null, models: [], byCatalogue: {} };
 
   const catalogue = () => $("catalogue").value;
   const model = () => $("model").value;
@@ -22,7 +22,7 @@
 
   async function similar(item) {
     try {
-      const q = new URLSearchParams({ model: model(), k: k(), catalogue: catalogue() });
+      const q = FR.qs({ model: model(), k: k(), catalogue: catalogue() });
       const body = await FR.gateway(`/v1/items/${encodeURIComponent(item.id)}/similar?${q}`);
       showResults(`Similar to ${FR.title(item)}`, body);
     } catch (e) {
@@ -32,7 +32,7 @@
 
   async function browse() {
     try {
-      const q = new URLSearchParams({ catalogue: catalogue(), model: model(), offset: state.offset, limit: LIMIT });
+      const q = FR.qs({ catalogue: catalogue(), model: model(), offset: state.offset, limit: LIMIT });
       const body = await FR.gateway(`/v1/items?${q}`);
       const items = body.items || [];
       state.total = typeof body.total === "number" ? body.total : null;
@@ -64,18 +64,26 @@
     }
   }
 
+  // Only the models indexed for the chosen catalogue, when the gateway says which.
+  function fillModels(selected) {
+    const allowed = state.byCatalogue[catalogue()];
+    const list = allowed ? state.models.filter((m) => allowed.includes(m)) : state.models;
+    FR.fill($("model"), list.length ? list : state.models, selected);
+  }
+
   async function init() {
     $("upload").addEventListener("submit", upload);
     $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - LIMIT); browse(); });
     $("next").addEventListener("click", () => { state.offset += LIMIT; browse(); });
-    for (const id of ["catalogue", "model"]) {
-      $(id).addEventListener("change", () => { state.offset = 0; browse(); });
-    }
+    $("model").addEventListener("change", () => { state.offset = 0; browse(); });
+    $("catalogue").addEventListener("change", () => { fillModels(model()); state.offset = 0; browse(); });
     try {
       const [cats, models] = await Promise.all([FR.gateway("/v1/catalogues"), FR.gateway("/v1/models")]);
       const params = new URLSearchParams(location.search);
       FR.fill($("catalogue"), FR.names(cats, "catalogues"), params.get("catalogue"));
-      FR.fill($("model"), FR.names(models, "models"), params.get("model"));
+      state.models = FR.names(models, "models");
+      state.byCatalogue = FR.catalogueModels(cats);
+      fillModels(params.get("model"));
     } catch (e) {
       FR.toast(`Gateway unreachable (${FR.gw}): ${e.message}`);
       return;
