@@ -1,0 +1,1 @@
+"""Catalogue loading, image preprocessing and the tf.data pipeline."""

@@ -1,0 +1,294 @@
+"""GAN training: InfoGAN or DCGAN on the TRAIN split of a catalogue, resumable from a run dir.
+
+Run dir layout: ``split.json``, ``run.json`` (settings, steps, wall time, chosen checkpoint and
+the rule), ``metrics.csv`` (one row per step), ``loss_curves.png``, ``samples_*.png`` and
+``checkpoints/`` (tf.train.Checkpoint of G, D, both optimizers, the noise RNG and the step).
+
+Checkpoint rule for export: the LAST checkpoint. GAN losses do not measure embedding quality and
+the test split must not be used for selection, so no other rule would be honest here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from embedder.data.catalog import load_catalog, stratified_split, write_split
+from embedder.data.pipeline import load_images, training_batches
+from embedder.errors import CatalogError, RunError
+from embedder.models import GAN, build_gan
+from embedder.plots import plot_losses, save_grid
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_RULE = "last checkpoint (GAN losses are not a selection criterion; test split unused)"
+FIELDS = ["step", "epoch", "d_loss", "g_loss", "info_loss", "d_real", "d_fake", "seconds"]
+
+
+@dataclass
+class TrainConfig:
+    catalog: str
+    out: str
+    model: str = "infogan"
+    image_size: int = 64
+    epochs: int = 5
+    max_steps: int | None = None
+    batch_size: int = 64
+    seed: int = 0
+    categorical_dim: int = 8
+    lambda_info: float = 1.0
+    learning_rate: float = 2e-4
+    test_fraction: float = 0.2
+    checkpoint_every: int = 100
+    sample_every: int = 200
+    tensorboard: bool = False
+    progress: bool = True
+
+
+def build_from_config(config: dict[str, Any]) -> GAN:
+    return build_gan(
+        config["model"], image_size=config["image_size"], categorical_dim=config["categorical_dim"]
+    )
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.run = Path(config.out)
+        keras.utils.set_random_seed(config.seed)
+        self.gan = build_from_config(asdict(config))
+        self.g_opt = keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
+        self.d_opt = keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
+        self.g_opt.build(self.gan.generator.trainable_variables)
+        self.d_opt.build(self.gan.discriminator.trainable_variables)
+        self.rng = tf.random.Generator.from_seed(config.seed)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.gan.generator,
+            discriminator=self.gan.discriminator,
+            g_opt=self.g_opt,
+            d_opt=self.d_opt,
+            rng=self.rng,
+            step=self.step,
+        )
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.run / "checkpoints", 3)
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.cce = keras.losses.CategoricalCrossentropy(from_logits=True)
+
+    def latent(self, batch: int) -> tuple[tf.Tensor, tf.Tensor | None]:
+        noise = self.rng.normal([batch, self.gan.noise_dim])
+        if not self.gan.categorical_dim:
+            return noise, None
+        codes = self.rng.uniform([batch], 0, self.gan.categorical_dim, dtype=tf.int32)
+        onehot = tf.one_hot(codes, self.gan.categorical_dim)
+        return tf.concat([noise, onehot], axis=1), onehot
+
+    @tf.function
+    def train_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
+        real = real / 127.5 - 1.0
+        batch = tf.shape(real)[0]
+        latent, onehot = self.latent(batch)
+        lam = self.config.lambda_info
+        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+            fake = self.gan.generator(latent, training=True)
+            real_out = self.gan.discriminator(real, training=True)
+            fake_out = self.gan.discriminator(fake, training=True)
+            d_real, d_fake = real_out[0], fake_out[0]
+            d_loss = self.bce(tf.ones_like(d_real), d_real) + self.bce(
+                tf.zeros_like(d_fake), d_fake
+            )
+            g_loss = self.bce(tf.ones_like(d_fake), d_fake)
+            info = self.cce(onehot, fake_out[1]) if onehot is not None else tf.constant(0.0)
+            d_total = d_loss + lam * info
+            g_total = g_loss + lam * info
+        d_vars = self.gan.discriminator.trainable_variables
+        g_vars = self.gan.generator.trainable_variables
+        self.d_opt.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars, strict=True))
+        self.g_opt.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars, strict=True))
+        return {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "info_loss": info,
+            "d_real": tf.reduce_mean(tf.sigmoid(d_real)),
+            "d_fake": tf.reduce_mean(tf.sigmoid(d_fake)),
+        }
+
+    def save_samples(self, tag: str) -> Path:
+        """Rows = latent codes (InfoGAN) with the same 8 noise vectors per column."""
+        gen = tf.random.Generator.from_seed(self.config.seed + 12345)
+        cols, dim = 8, self.gan.categorical_dim
+        noise = gen.normal([cols, self.gan.noise_dim])
+        if dim:
+            codes = np.repeat(np.arange(dim), cols)
+            latent = tf.concat([tf.tile(noise, [dim, 1]), tf.one_hot(codes, dim)], axis=1)
+            rows, labels = dim, [f"c={c}" for c in range(dim)]
+        else:
+            latent, rows, labels = gen.normal([4 * cols, self.gan.noise_dim]), 4, None
+        images = self.gan.generator(latent, training=False).numpy()
+        out = self.run / f"samples_{tag}.png"
+        save_grid(images, rows, out, labels)
+        return out
+
+
+def _prepare(config: TrainConfig, run: Path) -> list[Path]:
+    """Write (or reuse) split.json and return absolute TRAIN paths."""
+    catalog = load_catalog(config.catalog)
+    split_file = run / "split.json"
+    if split_file.exists():
+        split = json.loads(split_file.read_text())
+        if split["seed"] != config.seed:
+            raise RunError(f"{split_file} was made with seed {split['seed']}, not {config.seed}")
+    else:
+        split = stratified_split(
+            catalog.items, test_fraction=config.test_fraction, seed=config.seed
+        )
+        write_split(
+            split_file,
+            split,
+            seed=config.seed,
+            test_fraction=config.test_fraction,
+            catalog=catalog.root,
+        )
+    paths = [catalog.root / p for p in split["train"]]
+    if len(paths) < config.batch_size:
+        raise CatalogError(f"{len(paths)} training images < batch size {config.batch_size}")
+    return paths
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train to ``epochs`` (or ``max_steps``) total, resuming from the run dir's last checkpoint."""
+    run = Path(config.out)
+    run.mkdir(parents=True, exist_ok=True)
+    run_json = run / "run.json"
+    previous = json.loads(run_json.read_text()) if run_json.exists() else {}
+    if previous and previous["config"]["model"] != config.model:
+        raise RunError(f"{run} holds a {previous['config']['model']} run, not {config.model}")
+    paths = _prepare(config, run)
+    trainer = Trainer(config)
+    if trainer.manager.latest_checkpoint:
+        trainer.checkpoint.restore(
+            trainer.manager.latest_checkpoint
+        ).assert_existing_objects_matched()
+        logger.info(
+            "resumed from %s at step %d",
+            trainer.manager.latest_checkpoint,
+            int(trainer.step.numpy()),
+        )
+    images, loader = load_images(paths, size=config.image_size)
+    # Counting decodes every file once (filling the cache) so bad files do not shift epochs.
+    usable = int(images.reduce(0, lambda count, _image: count + 1))
+    steps_per_epoch = usable // config.batch_size
+    if steps_per_epoch == 0:
+        raise CatalogError(f"{usable} usable training images < batch size {config.batch_size}")
+    total = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    start_step = int(trainer.step.numpy())
+    wall_before = float(previous.get("train_seconds", 0.0))
+    metrics_csv = run / "metrics.csv"
+    new_file = not metrics_csv.exists()
+    writer = tf.summary.create_file_writer(str(run / "tb")) if config.tensorboard else None
+    started = time.perf_counter()
+    with metrics_csv.open("a", newline="") as handle:
+        out = csv.DictWriter(handle, FIELDS)
+        if new_file:
+            out.writeheader()
+        bar = tqdm(
+            total=total,
+            initial=start_step,
+            desc=f"{config.model} {config.image_size}px",
+            unit="step",
+            disable=not config.progress,
+            dynamic_ncols=True,
+        )
+        step = start_step
+        while step < total:
+            epoch, offset = divmod(step, steps_per_epoch)
+            batches = training_batches(
+                images, batch_size=config.batch_size, seed=config.seed + epoch
+            ).skip(offset)
+            before = step
+            for batch in batches:
+                if step >= total:
+                    break
+                losses = {k: float(v) for k, v in trainer.train_step(batch).items()}
+                trainer.step.assign_add(1)
+                step += 1
+                row = {
+                    "step": step,
+                    "epoch": epoch + 1,
+                    **{k: f"{v:.5f}" for k, v in losses.items()},
+                    "seconds": f"{time.perf_counter() - started + wall_before:.1f}",
+                }
+                out.writerow(row)
+                if writer is not None:
+                    with writer.as_default(step=step):
+                        for key, value in losses.items():
+                            tf.summary.scalar(key, value)
+                bar.set_postfix(
+                    d=f"{losses['d_loss']:.3f}",
+                    g=f"{losses['g_loss']:.3f}",
+                    info=f"{losses['info_loss']:.3f}",
+                    epoch=epoch + 1,
+                )
+                bar.update(1)
+                if step % config.checkpoint_every == 0:
+                    trainer.manager.save(checkpoint_number=step)
+                    handle.flush()
+                if step % config.sample_every == 0:
+                    trainer.save_samples(f"step{step:06d}")
+            if step == before:
+                raise RunError(f"epoch {epoch + 1} yielded no batches at offset {offset}")
+        bar.close()
+    elapsed = time.perf_counter() - started
+    latest = trainer.manager.save(checkpoint_number=step)
+    trainer.save_samples("final")
+    plot_losses(metrics_csv, run / "loss_curves.png")
+    summary = {
+        "config": asdict(config),
+        "steps": step,
+        "steps_per_epoch": steps_per_epoch,
+        "epochs_done": step / steps_per_epoch,
+        "train_images": len(paths),
+        "usable_train_images": usable,
+        "skipped_images": loader.skipped,
+        "train_seconds": wall_before + elapsed,
+        "this_session_seconds": elapsed,
+        "seconds_per_step": elapsed / max(1, step - start_step),
+        "checkpoint": f"checkpoints/{Path(latest).name}",
+        "checkpoint_rule": CHECKPOINT_RULE,
+        "embedding_dim": int(np.prod(trainer.gan.body.output_shape[1:])),
+        "tensorflow": tf.__version__,
+    }
+    run_json.write_text(json.dumps(summary, indent=2))
+    logger.info(
+        "trained %s to step %d in %.0f s; checkpoint %s", config.model, step, elapsed, latest
+    )
+    return summary
+
+
+def load_trained(run: str | Path) -> tuple[GAN, dict[str, Any]]:
+    """Rebuild the GAN from ``run.json`` and restore the chosen (last) checkpoint."""
+    run = Path(run)
+    run_json = run / "run.json"
+    if not run_json.exists():
+        raise RunError(f"{run} has no run.json: train first")
+    summary = json.loads(run_json.read_text())
+    gan = build_from_config(summary["config"])
+    checkpoint = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator)
+    chosen = summary.get("checkpoint")
+    path = str(run / chosen) if chosen else tf.train.latest_checkpoint(str(run / "checkpoints"))
+    if not path:
+        raise RunError(f"{run} has no checkpoint")
+    checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    return gan, summary
