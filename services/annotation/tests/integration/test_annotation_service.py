@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -183,3 +184,21 @@ def test_settings_accept_plain_database_url(monkeypatch: pytest.MonkeyPatch) -> 
     assert AnnotationSettings().database_url == "postgresql://u@db/x"
     monkeypatch.setenv("ANNOTATION_DATABASE_URL", "sqlite:///y.db")
     assert AnnotationSettings().database_url == "sqlite:///y.db"
+
+
+def test_database_down_answers_503(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Votes must be retried, not dropped, while the database is away."""
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = settings_for(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none")
+    settings.migrate_on_start = False
+    with (
+        running_server(create_app(settings)) as url,
+        httpx.Client(base_url=url, timeout=10) as c,
+    ):
+        res = c.post("/v1/votes", json={"token": make_token(), "choice": 1},
+                     headers={"Authorization": "Bearer ann_x"})  # fmt: skip
+        assert res.status_code == 503 and res.json()["error"] == "database_unavailable"
+        assert c.get("/readyz").status_code == 503
+        assert c.get("/healthz").status_code == 200

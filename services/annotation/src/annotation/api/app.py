@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from sqlalchemy.exc import OperationalError
 
 from annotation import errors
 from annotation.api import pages, routes
@@ -78,6 +79,18 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(
             {"error": exc.code, "detail": str(exc)}, status_code=status, headers=headers
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database is restarting or unreachable: 503 tells the gateway and the UI to retry.
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        if request.url.path == "/v1/votes":
+            app.state.votes_total.labels("database_unavailable").inc()
+        return JSONResponse(
+            {"error": "database_unavailable", "detail": "the vote database is unavailable"},
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     app.include_router(routes.router)

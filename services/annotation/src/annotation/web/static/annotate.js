@@ -1,12 +1,12 @@
 // Annotator page (paper Fig. 8.9): query left, one blinded row per model right.
 // Keys 1-9 pick a row, 0 = none is similar. A vote that fails with 503 or a network
-// error is retried with backoff (and kept in localStorage across reloads) so none is lost.
+// error (or 429/502/504) is retried with backoff (and kept in localStorage across reloads) so none is lost.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = "fashionrec.annotatorToken";
   const PENDING_KEY = "fashionrec.pendingVote";
-  const RETRYABLE = new Set([502, 503, 504]);
+  const RETRYABLE = new Set([429, 502, 503, 504]);
   const state = { token: null, compare: null, shownAt: 0, busy: false, votes: 0, shown: 0, models: [], byCatalogue: {}, seen: new Set(), total: null };
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
