@@ -6,6 +6,7 @@ import csv
 import io
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -14,9 +15,12 @@ from sqlalchemy import inspect, text
 from annotation.api.app import ConfigError, create_app
 from annotation.config import AnnotationSettings
 from annotation.db.migrate import downgrade, upgrade
+from annotation.db.repository import SqlVoteRepository
 from annotation.db.session import make_engine
+from annotation.domain.votes import NewVote
+from annotation.errors import AnnotatorExists, DoubleVote, ReplayedToken
 
-from ..conftest import SECRET, make_token, running_server
+from ..conftest import SECRET, make_comparison, make_token, running_server
 
 pytestmark = pytest.mark.integration
 ADMIN = {"X-Admin-Key": "admin-key-for-tests"}
@@ -202,3 +206,36 @@ def test_database_down_answers_503(tmp_path) -> None:  # type: ignore[no-untyped
         assert res.status_code == 503 and res.json()["error"] == "database_unavailable"
         assert c.get("/readyz").status_code == 503
         assert c.get("/healthz").status_code == 200
+
+
+def test_concurrent_duplicate_votes_store_one(client: httpx.Client) -> None:
+    """The same vote sent 6 times at once (a retrying client): one 201, the rest 409."""
+    auth = annotator(client, "racer")
+    body = {"token": make_token(query_id="race"), "choice": 1}
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(
+            pool.map(lambda _: client.post("/v1/votes", json=body, headers=auth).status_code,
+                     range(6))
+        )  # fmt: skip
+    assert codes == [201, 409, 409, 409, 409, 409]
+    assert len(client.get("/v1/votes", headers=ADMIN).json()["votes"]) == 1
+
+
+def test_repository_maps_unique_violations(database_url: str) -> None:
+    """The race the pre-checks cannot see: the database constraints still refuse repeats."""
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        repo = SqlVoteRepository(engine)
+        who = repo.add_annotator("u", "0" * 64)
+        first = make_comparison(query_id="q")
+        repo.add_vote(NewVote(who.id, first, 1, "infogan", None, "t"))
+        with pytest.raises(ReplayedToken):
+            repo.add_vote(NewVote(who.id, first, 2, "vgg16", None, "t"))
+        with pytest.raises(DoubleVote):
+            repo.add_vote(NewVote(who.id, make_comparison(query_id="q"), 1, "infogan", None, "t"))
+        with pytest.raises(AnnotatorExists):
+            repo.add_annotator("u", "1" * 64)
+        assert len(repo.vote_records()) == 1
+    finally:
+        engine.dispose()
