@@ -56,6 +56,7 @@ async def test_search_by_base64_json_with_filters(rig, make_png) -> None:
         ({"json": {"k": 3}}, 400, "invalid_input"),
         ({"json": {"image_b64": "!!!"}}, 400, "invalid_input"),
         ({"json": {"image_url": "http://169.254.169.254/x"}}, 400, "invalid_input"),
+        ({"json": {"image_url": "h\x06ttp://x"}}, 400, "invalid_input"),
         ({"json": {"image_b64": base64.b64encode(b"GIF89a-garbage").decode()}}, 415, None),
         ({"files": {"image": ("x.pdf", b"%PDF-1.4", "application/pdf")}}, 415, None),
         ({"files": {"other": ("x", b"1", "image/png")}}, 400, "invalid_input"),

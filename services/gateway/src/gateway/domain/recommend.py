@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from gateway.domain.types import (
 from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass
@@ -41,8 +43,8 @@ class Recommender:
         if catalogue and catalogue not in self.catalogues:
             raise InvalidInput(f"unknown catalogue {catalogue!r}; known: {list(self.catalogues)}")
         model = model or self.default_model
-        if "/" in model or not model:
-            raise InvalidInput("bad model name")
+        if not NAME.fullmatch(model):
+            raise InvalidInput("model names are 1-64 letters, digits, '_', '-' or '.'")
         return ([catalogue] if catalogue else list(self.catalogues)), model
 
     async def _generations(self, catalogues: list[str], model: str) -> dict[str, tuple[int, ...]]:

@@ -58,7 +58,10 @@ def _catalogue(value: object) -> str | None:
 async def _fetch(url: str, services: Services) -> bytes:
     """Only hosts on the allow-list, https/http, no redirects, size-capped."""
     allowed = services.settings.fetch_allow_hosts
-    parsed = httpx.URL(url)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidInput(f"bad image_url: {exc}") from exc
     if not allowed or parsed.host not in allowed or parsed.scheme not in ("http", "https"):
         raise InvalidInput("image_url fetching is disabled for this host; upload the image instead")
     limit = services.settings.max_upload_bytes
