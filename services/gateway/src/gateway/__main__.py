@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "ingest":
         configure_logging("gateway-ingest", "INFO", json_lines=False)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per batch is noise
         return ingest_cli.main(args)
     settings = GatewaySettings(**({"dev": True} if args.dev else {}))
     configure_logging("gateway", settings.log_level, settings.log_json)

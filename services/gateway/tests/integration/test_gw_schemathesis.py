@@ -58,7 +58,7 @@ def test_schemathesis_finds_no_server_errors(embedder_url, shard, supervisor, tm
             ],  # fmt: skip
             capture_output=True,
             text=True,
-            timeout=90,
+            timeout=60,
             env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"},
         )
     finally:
