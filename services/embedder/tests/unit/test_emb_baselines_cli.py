@@ -35,7 +35,7 @@ def test_export_mobilenet_v2_from_shared_weights(tmp_path: Path) -> None:
     if not (WEIGHTS / "tf2_mobilenet_v2_1.0_224_ptq.tflite").is_file():
         pytest.skip(f"shared ImageNet weights not found at {WEIGHTS}")
     args = ["export", "--name", "mobilenet_v2", "--model-base", str(tmp_path / "models")]
-    args += ["--weights-dir", str(WEIGHTS), "--input-size", "96"]
+    args += ["--weights-dir", str(WEIGHTS), "--input-size", "32"]
     args += ["--cache-dir", str(tmp_path / "cache")]
     assert main(args, configure=False) == 0
     assert (tmp_path / "models" / "mobilenet_v2" / "1" / "saved_model.pb").is_file()

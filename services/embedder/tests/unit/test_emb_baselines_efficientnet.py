@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +51,9 @@ def test_registry_reports_lite0_available_and_builds_it() -> None:
     assert np.all(np.isfinite(out)) and out.std() > 0
 
 
-@pytest.mark.slow
-def test_lite0_exports_as_a_savedmodel(tmp_path: Path) -> None:
-    """Layer names must be valid SavedModel scopes although the PyTorch keys start with '_'."""
-    import tensorflow as tf
-
-    from embedder.export import export_model
-
-    extractor = registry.build_extractor("efficientnet_lite0", weights="imagenet", input_size=64)
-    version = export_model(extractor, input_size=64, model_base=tmp_path, name="l0", warmup=False)
-    image = tf.io.encode_png(skimage_data.chelsea()).numpy()
-    serve = tf.saved_model.load(str(version)).signatures["serving_default"]
-    out = serve(images=tf.constant([image]))["embedding"].numpy()
-    assert out.shape == (1, 1280)
-    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-4)
+def test_lite0_layer_names_are_valid_savedmodel_scopes() -> None:
+    """The PyTorch keys start with '_', which tf.saved_model.save rejects as a scope name."""
+    scope = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+    backbone = efficientnet_lite.build_backbone(32)
+    bad = [layer.name for layer in backbone.layers if not scope.match(layer.name)]
+    assert bad == []

@@ -58,11 +58,11 @@ def test_imported_mobilenet_classifies_photos_like_tflite(
 
 
 def test_extractor_is_cached_and_size_independent(cache_dir: Path) -> None:
-    first = registry.build_extractor("mobilenet_v2", WEIGHTS, input_size=96, cache_dir=cache_dir)
+    first = registry.build_extractor("mobilenet_v2", WEIGHTS, input_size=32, cache_dir=cache_dir)
     cached = list(cache_dir.glob("mobilenet_v2-*.npz"))
     assert len(cached) == 1
-    second = registry.build_extractor("mobilenet_v2", WEIGHTS, input_size=96, cache_dir=cache_dir)
-    pixels = np.random.default_rng(1).uniform(0, 255, (2, 96, 96, 3)).astype(np.float32)
+    second = registry.build_extractor("mobilenet_v2", WEIGHTS, input_size=32, cache_dir=cache_dir)
+    pixels = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     a, b = np.asarray(first(pixels)), np.asarray(second(pixels))
     assert a.shape == (2, 1280)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
