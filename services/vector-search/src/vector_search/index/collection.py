@@ -19,7 +19,8 @@ from vector_search.index.spec import Filter, Hit, IndexSpec, SearchOptions
 log = logging.getLogger(__name__)
 
 EXACT_CUTOFF = 4096  # filtered subsets this small are searched exactly: cheap and exact
-MAX_TRAIN = 200_000
+MAX_TRAIN = 64_000  # k-means sample: more barely moves centroids, costs linear time
+MAX_TRAIN_PQ = 20_000
 
 
 class Collection:
@@ -38,8 +39,9 @@ class Collection:
         self._ext_of: dict[int, str] = {}
         self.meta: dict[str, dict[str, str]] = {}
         self._inverted: dict[str, dict[str, set[str]]] = {}
-        default_refine = 8 if spec.kind == "IVF-PQ" else (4 if spec.pca_dimension else 1)
+        default_refine = 16 if spec.kind == "IVF-PQ" else (4 if spec.pca_dimension else 1)
         self.refine = spec.int_param("refine", default_refine)
+        self.trained_on = 0
 
     # ---- writes (callers hold the write lock and have logged the write) ----
 
@@ -69,8 +71,7 @@ class Collection:
         self._n += len(ids)
         if self.engine.trained:
             self.engine.add(np.ascontiguousarray(vectors, dtype="float32"), labels)
-        else:
-            self._maybe_train()
+        self._maybe_train()
         self.generation = gen
 
     def apply_delete(self, gen: int, ids: Sequence[str]) -> int:
@@ -85,14 +86,28 @@ class Collection:
         if self._n == 0:
             return
         x = self._vecs[: self._n]
-        if self._n > MAX_TRAIN:
-            pick = np.random.default_rng(0).choice(self._n, MAX_TRAIN, replace=False)
+        cap = self._train_cap()
+        if self._n > cap:
+            pick = np.random.default_rng(0).choice(self._n, cap, replace=False)
             x = x[np.sort(pick)]
         self.engine.train(np.ascontiguousarray(x))
+        self.trained_on = len(x)
         self.engine.add(np.ascontiguousarray(self._vecs[: self._n]), self._row_labels[: self._n])
 
+    def _train_cap(self) -> int:
+        return MAX_TRAIN_PQ if self.spec.kind == "IVF-PQ" else MAX_TRAIN
+
     def _maybe_train(self) -> None:
-        if not self.engine.trained and self._n >= default_train_threshold(self.spec):
+        """Train at the threshold; retrain when the index has grown 8x past its training set."""
+        if not self.engine.trained:
+            if self._n >= default_train_threshold(self.spec):
+                self.train()
+        elif (
+            self.spec.trained_kind
+            and self._n >= 8 * self.trained_on
+            and self.trained_on < self._train_cap()
+        ):
+            log.info("retraining", extra={"index": self.spec.name, "count": self._n})
             self.train()
 
     def _maybe_compact(self) -> None:
@@ -139,6 +154,7 @@ class Collection:
             "next_label": self.next_label,
             "items": [[ext, label, self.meta[ext]] for ext, label in self.ids.items()],
             "tombstones": sorted(self.engine.tombstones),
+            "trained_on": self.trained_on,
         }
         return state, self._vecs[: self._n].copy(), self._row_labels[: self._n].copy()
 
@@ -146,6 +162,7 @@ class Collection:
         """Inverse of ``export``; the engine is loaded separately."""
         self.generation = int(state["generation"])
         self.next_label = int(state["next_label"])
+        self.trained_on = int(state.get("trained_on", 0))
         self._n = 0
         self._grow(len(vectors))
         self._n = len(vectors)

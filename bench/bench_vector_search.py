@@ -1,0 +1,179 @@
+"""Vector-search benchmark: the service over gRPC vs in-process FAISS on the same index.
+
+For each kind: start ``python -m vector_search`` on a fresh data directory, create the index,
+upsert N vectors, time single-query Search round trips, measure recall@10 against exact
+search; stop the server (it writes a snapshot) and load that snapshot's FAISS index here to
+time the very same index in-process. Prints a Markdown table.
+
+    .venv/bin/python bench/bench_vector_search.py --n 100000 --dim 256
+    .venv/bin/python bench/bench_vector_search.py --embeddings emb.npy   # real embeddings
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+import grpc
+import numpy as np
+
+from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
+from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
+
+log = logging.getLogger("bench_vector_search")
+KINDS = {  # label -> (kind, pca_dimension)
+    "Flat": ("Flat", 0),
+    "HNSW": ("HNSW", 0),
+    "IVF": ("IVF", 0),
+    "IVF-PQ": ("IVF-PQ", 0),
+    "IVF+PCA128": ("IVF", 128),
+}
+
+
+def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Synthetic stand-in for embeddings: 200 blobs in a 64-d subspace, decaying spectrum."""
+    rng = np.random.default_rng(seed)
+    latent = min(64, dim)
+    basis = rng.standard_normal((latent, dim)) * np.linspace(1.0, 0.2, latent)[:, None]
+    centres = rng.standard_normal((200, latent))
+    z = centres[rng.integers(0, 200, n)] + 0.5 * rng.standard_normal((n, latent))
+    x = z @ basis + 0.05 * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype("float32")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile_ms(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples) * 1000, q))
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> float:
+    hits = sum(len(set(f) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
+    return hits / truth.size
+
+
+def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: int) -> dict:
+    kind, pca = KINDS[label]
+    data_dir = Path(tempfile.mkdtemp(prefix="vsbench-"))
+    port = free_port()
+    env = {**os.environ, "VECTOR_SEARCH_LOG_LEVEL": "WARNING", "VECTOR_SEARCH_FSYNC": "never",
+           "VECTOR_SEARCH_SNAPSHOT_INTERVAL_S": "100000"}  # fmt: skip
+    cmd = [sys.executable, "-m", "vector_search", "--port", str(port), "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        channel = grpc.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]
+        )
+        grpc.channel_ready_future(channel).result(timeout=60)
+        stub = pb_grpc.VectorSearchStub(channel)
+        spec = pb.IndexSpec(name="bench/x", dimension=x.shape[1], kind=kind, pca_dimension=pca)
+        stub.CreateIndex(pb.CreateIndexRequest(spec=spec))
+        t0 = time.perf_counter()
+        for s in range(0, len(x), 2000):
+            items = [
+                pb.Item(id=str(i), vector=x[i].tolist()) for i in range(s, min(s + 2000, len(x)))
+            ]
+            stub.Upsert(pb.UpsertRequest(index="bench/x", items=items), timeout=600)
+        build_s = time.perf_counter() - t0
+        info = stub.DescribeIndex(pb.DescribeIndexRequest(index="bench/x")).info
+        lat, found = [], []
+        for i in range(len(xq)):
+            req = pb.SearchRequest(
+                index="bench/x", query=pb.Query(vector=pb.Vector(values=xq[i].tolist())), k=k
+            )
+            t = time.perf_counter()
+            resp = stub.Search(req, timeout=10)
+            lat.append(time.perf_counter() - t)
+            found.append([int(h.id) for h in resp.hits])
+        channel.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)  # graceful: writes the snapshot we load below
+        proc.wait(timeout=300)
+    snap = next(data_dir.glob("indexes/*/snap-*"))
+    index = faiss.read_index(str(snap / "base.faiss"))
+    transform = None
+    if (snap / "transform.faiss").exists():
+        transform = faiss.read_VectorTransform(str(snap / "transform.faiss"))
+    if kind == "HNSW":
+        faiss.downcast_index(index.index).hnsw.efSearch = 64
+    elif kind != "Flat":
+        faiss.extract_index_ivf(index).nprobe = 32
+    faiss.omp_set_num_threads(1)  # the service runs single queries on one thread too
+    local, local_found = [], []
+    for i in range(len(xq)):
+        t = time.perf_counter()
+        q = xq[i : i + 1] if transform is None else transform.apply(xq[i : i + 1])
+        _, ids = index.search(q, k)
+        local.append(time.perf_counter() - t)
+        local_found.append(ids[0].tolist())
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    # labels are assigned in insertion order, so label i is item i: comparable to the truth
+    return {
+        "kind": label,
+        "build_s": build_s,
+        "svc_p50": percentile_ms(lat, 50),
+        "svc_p95": percentile_ms(lat, 95),
+        "local_p50": percentile_ms(local, 50),
+        "local_p95": percentile_ms(local, 95),
+        "recall_svc": recall(found, truth),
+        "recall_local": recall(local_found, truth),
+        "total_mb_per_m": info.memory_bytes / len(x) * 1e6 / 2**20,
+        "index_file_mb_per_m": (snap / "base.faiss").stat().st_size / len(x) * 1e6 / 2**20,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--embeddings", type=Path, help=".npy of real embeddings (N x D)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.embeddings:
+        x = np.load(args.embeddings).astype("float32")
+        rng = np.random.default_rng(0)
+        pick = rng.choice(len(x), min(args.queries, len(x) // 10), replace=False)
+        xq = x[pick] + 0.01 * rng.standard_normal((len(pick), x.shape[1])).astype("float32")
+        source = f"real embeddings {args.embeddings.name}"
+    else:
+        x, xq = clustered(args.n, args.dim), clustered(args.queries, args.dim, seed=1)
+        source = "synthetic clustered"
+    _, truth = faiss.knn(xq, x, args.k)
+    log.info("%d x %d (%s), %d queries, k=%d", len(x), x.shape[1], source, len(xq), args.k)
+    rows = []
+    for label in args.kinds.split(","):
+        rows.append(bench_kind(label, x, xq, truth, args.k))
+        log.info("%s", rows[-1])
+    print(f"\n{len(x)} x {x.shape[1]} ({source}), {len(xq)} single queries, k={args.k}\n")
+    print(
+        "| kind | build s | service p50 / p95 ms | in-process p50 / p95 ms | budget ms | "
+        "recall@10 service | recall@10 FAISS alone | index file MB per 1M | service MB per 1M |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        budget = 1.5 * r["local_p50"] + 1.0
+        ok = "ok" if r["svc_p50"] <= budget else "OVER"
+        print(f"| {r['kind']} | {r['build_s']:.1f} | {r['svc_p50']:.2f} / {r['svc_p95']:.2f} | "
+              f"{r['local_p50']:.2f} / {r['local_p95']:.2f} | {budget:.2f} {ok} | "
+              f"{r['recall_svc']:.3f} | {r['recall_local']:.3f} | "
+              f"{r['index_file_mb_per_m']:.0f} | {r['total_mb_per_m']:.0f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
