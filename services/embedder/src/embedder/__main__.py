@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from embedder.errors import EmbedderError
+from fashionrec_common.logging import configure_logging
 
 logger = logging.getLogger("embedder")
 
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--log-level", default=os.environ.get("EMBEDDER_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-json", action="store_true", help="JSON log lines (for jobs)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a GAN on the TRAIN split (resumes from --out)")
@@ -81,9 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging("embedder", args.log_level.upper(), args.log_json)
     try:
         if args.command == "train":
             from embedder.train import TrainConfig, train
