@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -120,6 +121,7 @@ def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: 
         local.append(time.perf_counter() - t)
         local_found.append(ids[0].tolist())
     faiss.omp_set_num_threads(os.cpu_count() or 1)
+    shutil.rmtree(data_dir, ignore_errors=True)
     # labels are assigned in insertion order, so label i is item i: comparable to the truth
     return {
         "kind": label,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vector_search.errors import InvalidArgument, ResourceExhausted
+from vector_search.errors import IndexNotFound, InvalidArgument, ResourceExhausted
 from vector_search.index.collection import Collection
 from vector_search.index.rwlock import RWLock
 from vector_search.index.snapshot import SnapshotData, load_latest, write_snapshot
@@ -87,6 +87,7 @@ class ManagedIndex:
             ids, vectors, metas = [ids[r] for r in rows], vectors[rows], [metas[r] for r in rows]
         vectors = np.ascontiguousarray(vectors, dtype="float32")
         with self.lock.write():
+            self._check_live()
             self.coll.check_vectors(vectors)
             if not np.isfinite(vectors).all():
                 raise InvalidArgument("vectors must be finite")
@@ -100,12 +101,17 @@ class ManagedIndex:
 
     def delete(self, ids: Sequence[str]) -> tuple[int, int]:
         with self.lock.write():
+            self._check_live()
             present = [i for i in dict.fromkeys(ids) if i in self.coll.ids]
             if not present:
                 return 0, self.coll.generation
             gen = self.coll.generation + 1
             self.wal.append(gen, encode(DELETE, present, [], None))
             return self.coll.apply_delete(gen, present), gen
+
+    def _check_live(self) -> None:
+        if self.dropped:  # a writer that queued behind DropIndex
+            raise IndexNotFound(f"index {self.spec.name} was dropped")
 
     def search(
         self, xq: np.ndarray, opts: SearchOptions, self_ids: Sequence[str | None]

@@ -1,0 +1,69 @@
+"""Servicer adapter: deadlines are honoured and domain errors map to one status code each."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+
+from fashionrec_common.metrics import latency_histogram
+from vector_search import errors
+from vector_search.config import VectorSearchSettings
+from vector_search.index.registry import IndexRegistry
+from vector_search.servicer import VectorSearchServicer, status_for
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    def __init__(self, remaining: float | None) -> None:
+        self.remaining = remaining
+        self.code: grpc.StatusCode | None = None
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.code = code
+        raise Aborted(details)
+
+
+@pytest.fixture
+def servicer(tmp_path: Path) -> VectorSearchServicer:
+    settings = VectorSearchSettings(data_dir=tmp_path)
+    pools = {name: ThreadPoolExecutor(1) for name in ("search", "batch", "write")}
+    hist = latency_histogram("t_seconds", "t", ("method", "code"), CollectorRegistry())
+    return VectorSearchServicer(IndexRegistry(tmp_path), settings, pools, hist)
+
+
+async def test_vs_expired_deadline_is_not_started(servicer: VectorSearchServicer) -> None:
+    ran = []
+    ctx = FakeContext(0.0)
+    with pytest.raises(Aborted):
+        await servicer._run(ctx, "Search", "search", lambda: ran.append(1))
+    assert ctx.code == grpc.StatusCode.DEADLINE_EXCEEDED and not ran
+
+
+async def test_vs_slow_call_answers_deadline_exceeded(servicer: VectorSearchServicer) -> None:
+    ctx = FakeContext(0.05)
+    with pytest.raises(Aborted):
+        await servicer._run(ctx, "Search", "search", lambda: time.sleep(0.5))
+    assert ctx.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_vs_domain_error_maps_to_status(servicer: VectorSearchServicer) -> None:
+    def boom() -> None:
+        raise errors.IndexNotFound("no index")
+
+    ctx = FakeContext(None)
+    with pytest.raises(Aborted):
+        await servicer._run(ctx, "Search", "search", boom)
+    assert ctx.code == grpc.StatusCode.NOT_FOUND
+    assert status_for(errors.DimensionMismatch("x")) == grpc.StatusCode.INVALID_ARGUMENT
+    assert status_for(errors.ResourceExhausted("x")) == grpc.StatusCode.RESOURCE_EXHAUSTED
