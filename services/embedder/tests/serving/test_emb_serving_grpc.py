@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import numpy as np
 import pytest
@@ -224,7 +226,13 @@ def test_handle_reload_config_request(model_stub, predict_stub, model_repo) -> N
 
 
 def test_health_service_reports_serving(channel) -> None:
+    """SERVING once every model has a version (a config reload may flip it for a moment)."""
     stub = health_pb2_grpc.HealthStub(channel)
     for service in ("", "tensorflow.serving.PredictionService"):
-        resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        deadline = time.monotonic() + 5
+        while True:
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            if resp.status == health_pb2.HealthCheckResponse.SERVING or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert resp.status == health_pb2.HealthCheckResponse.SERVING

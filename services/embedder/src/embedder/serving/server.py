@@ -20,6 +20,8 @@ from fashionrec_common.grpc_server import build_server, serve_until_signal
 
 log = logging.getLogger(__name__)
 
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
 
 class _QuietUvicorn(uvicorn.Server):
     """Leave signal handling to ``serve_until_signal`` so gRPC and REST stop together."""
@@ -39,6 +41,17 @@ def build_plane(opts: ServerOptions) -> DataPlane:
     return DataPlane(ModelManager(configs), batching=opts.batching, limits=limits)
 
 
+async def _report_health(health: object, manager: ModelManager, every_s: float = 1.0) -> None:
+    """SERVING while every configured model has an available version, else NOT_SERVING."""
+    names = ("", PREDICTION_SERVICE, MODEL_SERVICE)
+    while True:
+        ready = manager.ready()
+        status = health_pb2.HealthCheckResponse.SERVING if ready else NOT_SERVING
+        for name in names:
+            await health.set(name, status)  # type: ignore[attr-defined]
+        await asyncio.sleep(every_s)
+
+
 async def serve(opts: ServerOptions) -> None:
     """Load models, start both servers, poll the repository, stop on SIGTERM/SIGINT."""
     plane = build_plane(opts)
@@ -47,9 +60,7 @@ async def serve(opts: ServerOptions) -> None:
     add_servicers(server, plane)
     grpc_port = server.add_insecure_port(f"{opts.host}:{opts.port}")
     await server.start()
-    serving = health_pb2.HealthCheckResponse.SERVING
-    for name in ("", PREDICTION_SERVICE, MODEL_SERVICE):
-        await health.set(name, serving)  # type: ignore[attr-defined]
+    health_task = asyncio.create_task(_report_health(health, plane.manager))
     app = create_app(plane, metrics_path=opts.metrics_path, timeout_s=opts.rest_api_timeout_s)
     config = uvicorn.Config(
         app, host=opts.host, port=opts.rest_api_port, log_config=None, access_log=False
@@ -69,5 +80,6 @@ async def serve(opts: ServerOptions) -> None:
         await serve_until_signal(server)
     finally:
         poll_task.cancel()
+        health_task.cancel()
         rest.should_exit = True
         await rest_task
