@@ -29,6 +29,7 @@ import numpy as np
 
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
+from vector_search.index.engine import DEFAULT_EF_SEARCH, DEFAULT_NPROBE
 
 log = logging.getLogger("bench_vector_search")
 KINDS = {  # label -> (kind, pca_dimension)
@@ -49,6 +50,25 @@ def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
     z = centres[rng.integers(0, 200, n)] + 0.5 * rng.standard_normal((n, latent))
     x = z @ basis + 0.05 * rng.standard_normal((n, dim))
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype("float32")
+
+
+def embed_catalogue(model_dir: Path, catalogue: Path, cache: Path) -> np.ndarray:
+    """Real embeddings: run an exported SavedModel (contract signature) over the catalogue."""
+    if cache.exists():
+        return np.load(cache)
+    import tensorflow as tf  # only for this option: slow to import
+
+    model = tf.saved_model.load(str(model_dir))
+    embed = model.signatures["serving_default"]
+    paths = sorted(catalogue.glob("images/*/*.jpg"))
+    out = []
+    for s in range(0, len(paths), 128):
+        batch = tf.constant([p.read_bytes() for p in paths[s : s + 128]])
+        out.append(embed(images=batch)["embedding"].numpy())
+        log.info("embedded %d / %d", s + len(batch), len(paths))
+    x = np.concatenate(out).astype("float32")
+    np.save(cache, x)
+    return x
 
 
 def free_port() -> int:
@@ -109,9 +129,9 @@ def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: 
     if (snap / "transform.faiss").exists():
         transform = faiss.read_VectorTransform(str(snap / "transform.faiss"))
     if kind == "HNSW":
-        faiss.downcast_index(index.index).hnsw.efSearch = 64
+        faiss.downcast_index(index.index).hnsw.efSearch = DEFAULT_EF_SEARCH
     elif kind != "Flat":
-        faiss.extract_index_ivf(index).nprobe = 32
+        faiss.extract_index_ivf(index).nprobe = DEFAULT_NPROBE
     faiss.omp_set_num_threads(1)  # the service runs single queries on one thread too
     local, local_found = [], []
     for i in range(len(xq)):
@@ -145,8 +165,16 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--embeddings", type=Path, help=".npy of real embeddings (N x D)")
+    parser.add_argument("--embed-model", type=Path, help="SavedModel dir: embed --catalogue")
+    parser.add_argument(
+        "--catalogue", type=Path, default=Path("../shared/data/fashion-product-images-small")
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.embed_model:
+        cache = Path(tempfile.gettempdir()) / f"vs_emb_{args.embed_model.parent.name}.npy"
+        args.embeddings = cache
+        embed_catalogue(args.embed_model, args.catalogue, cache)
     if args.embeddings:
         x = np.load(args.embeddings).astype("float32")
         rng = np.random.default_rng(0)

@@ -51,6 +51,7 @@ class VectorSearchServer:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> int:
+        _single_thread_omp()  # inline (cheap) searches run on this, the event loop's thread
         await asyncio.get_running_loop().run_in_executor(
             self.pools["write"], self.registry.open_all
         )

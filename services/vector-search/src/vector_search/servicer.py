@@ -71,8 +71,10 @@ class VectorSearchServicer(pb_grpc.VectorSearchServicer):
             if remaining is not None and remaining <= 0:
                 code = grpc.StatusCode.DEADLINE_EXCEEDED
                 await ctx.abort(code, "deadline exceeded before start")
-            fut = asyncio.get_running_loop().run_in_executor(self.pools[pool], fn)
             try:
+                if pool == "inline":  # sub-millisecond work: a thread hop would cost more
+                    return fn()
+                fut = asyncio.get_running_loop().run_in_executor(self.pools[pool], fn)
                 return await asyncio.wait_for(fut, remaining)
             except TimeoutError:
                 code = grpc.StatusCode.DEADLINE_EXCEEDED
@@ -185,7 +187,9 @@ class VectorSearchServicer(pb_grpc.VectorSearchServicer):
         def work() -> pb.SearchResponse:
             return self._search_group(self.reg.get(request.index), [request])[0]
 
-        return await self._run(context, "Search", "search", work)
+        index = self.reg.find(request.index)
+        cheap = index is not None and not request.filters and index.cheap_search()
+        return await self._run(context, "Search", "inline" if cheap else "search", work)
 
     async def BatchSearch(
         self, request: pb.BatchSearchRequest, context: Any

@@ -18,9 +18,9 @@ from vector_search.index.spec import IndexSpec
 log = logging.getLogger(__name__)
 
 DEFAULT_NPROBE = 32
-DEFAULT_EF_SEARCH = 64
+DEFAULT_EF_SEARCH = 128
 DEFAULT_HNSW_M = 32
-DEFAULT_EF_CONSTRUCTION = 64
+DEFAULT_EF_CONSTRUCTION = 128
 
 
 def faiss_metric(metric: str) -> int:

@@ -77,6 +77,9 @@ class IndexRegistry:
             raise IndexNotFound(f"no index {name!r}")
         return index
 
+    def find(self, name: str) -> ManagedIndex | None:
+        return self._indexes.get(name)
+
     def list(self) -> list[ManagedIndex]:
         return sorted(self._indexes.values(), key=lambda i: i.spec.name)
 
