@@ -220,3 +220,34 @@ def test_evaluate_reports_precision(run: Path, catalog: Path, tmp_path: Path) ->
     result = json.loads(out.read_text())["models"]["random_infogan"]
     assert result["queries"] == 2 and result["images"] == 8
     assert 0.0 <= result["p@5"] <= 1.0 and result["dimension"] == 64
+
+
+def test_dcgan_trains_and_exports(catalog: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dcgan"
+    args = [
+        "train",
+        "--catalog",
+        str(catalog),
+        "--out",
+        str(out),
+        "--model",
+        "dcgan",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "1",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    rows = list(csv.DictReader(io.StringIO((out / "metrics.csv").read_text())))
+    assert len(rows) == 1 and float(rows[0]["info_loss"]) == 0.0
+    assert (
+        main(["export", "--run", str(out), "--model-base", str(tmp_path / "m"), "--name", "dcgan"])
+        == 0
+    )
+    fn = tf.saved_model.load(str(tmp_path / "m" / "dcgan" / "1")).signatures["serving_default"]
+    assert fn.structured_outputs["embedding"].shape.as_list() == [None, 256]
+    # A run dir belongs to one architecture.
+    assert main([*args[:6], "infogan", *args[7:]]) == 2
