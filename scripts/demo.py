@@ -121,7 +121,7 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
     )
     marker = exported / "exported_step.txt"
     exported_step = int(marker.read_text()) if marker.exists() else -1
-    if latest_version(exported) is not None and state.get("step", -1) <= exported_step:
+    if latest_version(exported) is not None and state.get("steps", -1) <= exported_step:
         say(f"reusing InfoGAN version {latest_version(exported)} (step {exported_step})")
         return
     if not state:
@@ -146,7 +146,7 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
             "infogan",
         ]
     )
-    marker.write_text(str(state.get("step", 0)))
+    marker.write_text(str(state.get("steps", 0)))
 
 
 def export_baselines(models: Path) -> list[str]:
@@ -200,7 +200,8 @@ def main() -> int:
         embedder = sup.start("embedder", [PY, "-m", "embedder.serving",
                              "--port", str(args.embedder_grpc_port),
                              "--rest_api_port", str(args.embedder_rest_port),
-                             "--model_config_file", str(models / "models.config")])  # fmt: skip
+                             "--model_config_file", str(models / "models.config"),
+                             "--enable_batching"])  # fmt: skip
         vsearch = sup.start("vector-search", [PY, "-m", "vector_search",
                             "--port", str(args.vector_search_port),
                             "--data-dir", str(args.var / "vector-search")])  # fmt: skip
