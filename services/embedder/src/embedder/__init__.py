@@ -1,1 +1,4 @@
-"""Trains and exports the image embedders (InfoGAN, DCGAN, ImageNet CNNs) and serves them over the TensorFlow Serving API."""
+"""Image embedders: train (InfoGAN, DCGAN), import ImageNet CNNs, export and serve them.
+
+Serving speaks the TensorFlow Serving API over the same model repository.
+"""
