@@ -112,13 +112,16 @@ def latest_version(model_dir: Path) -> int | None:
     return max(versions) if versions else None
 
 
+def run_dir(args: argparse.Namespace) -> Path:
+    return args.var / "runs" / "demo-infogan"
+
+
 def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> None:
-    """Reuse the exported InfoGAN; export a newer checkpoint of the run; else train a short run."""
-    run_dir = args.var / "runs" / "demo-infogan"
+    """Reuse the exported InfoGAN; export a newer finished run as a new version; else train."""
+    rdir = run_dir(args)
     exported = models / "infogan"
-    state = (
-        json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    )
+    run_json = rdir / "run.json"
+    state = json.loads(run_json.read_text()) if run_json.exists() else {}
     marker = exported / "exported_step.txt"
     exported_step = int(marker.read_text()) if marker.exists() else -1
     if latest_version(exported) is not None and state.get("steps", -1) <= exported_step:
@@ -127,25 +130,11 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
     if not state:
         say(f"no trained InfoGAN yet: a SHORT run of {args.train_steps} steps (minutes) first;")
         say("training continues in the background and the next `make demo` serves the better model")
-        run(
-            [PY, "-m", "embedder", "train", "--catalog", catalog, "--out", run_dir,
-             "--max-steps", args.train_steps, "--image-size", "64"]
-        )  # fmt: skip
-        state = json.loads((run_dir / "run.json").read_text())
-    run(
-        [
-            PY,
-            "-m",
-            "embedder",
-            "export",
-            "--run",
-            run_dir,
-            "--model-base",
-            models,
-            "--name",
-            "infogan",
-        ]
-    )
+        run([PY, "-m", "embedder", "train", "--catalog", catalog, "--out", rdir,
+             "--max-steps", args.train_steps, "--image-size", "64"])  # fmt: skip
+        state = json.loads(run_json.read_text())
+    run([PY, "-m", "embedder", "export", "--run", rdir,
+         "--model-base", models, "--name", "infogan"])  # fmt: skip
     marker.write_text(str(state.get("steps", 0)))
 
 
@@ -175,7 +164,7 @@ def main() -> int:
     models = args.var / "models"
     models.mkdir(parents=True, exist_ok=True)
     catalog = sample_catalog(args.catalog, args.var / "demo-catalog", args.sample)
-    train_or_reuse(args, catalog, models)
+    train_or_reuse(args, args.catalog, models)  # train on the whole catalogue
     model_names = ["infogan", *export_baselines(models)]
     secret = os.environ.get("FASHIONREC_VOTE_TOKEN_SECRET", "demo-only-vote-token-secret")
     api_key = os.environ.get("GATEWAY_API_KEYS", "demo-key")
@@ -222,7 +211,7 @@ def main() -> int:
             return check_health(args, gateway_url)
         if args.background_epochs:
             sup.start("trainer", ["nice", "-n", "10", PY, "-m", "embedder", "train",
-                      "--catalog", str(catalog), "--out", str(args.var / "runs" / "demo-infogan"),
+                      "--catalog", str(args.catalog), "--out", str(run_dir(args)),
                       "--epochs", str(args.background_epochs), "--image-size", "64"])  # fmt: skip
         say("serving; Ctrl-C stops everything")
         try:
