@@ -54,7 +54,7 @@ demo: install  ## train or reuse a model, index a sample catalogue, run every se
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 bench: install  ## benchmarks (by hand; results go to docs/benchmarks.md)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 eval: install  ## evaluation report (docs/evaluation.md)
 	$(BIN)/python -m embedder.evaluate $(EVAL_ARGS)
