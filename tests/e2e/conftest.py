@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from fashionrec_common.supervisor import Supervisor, free_port, http_ok, tcp_open
+from fashionrec_common.supervisor import Child, Supervisor, free_port, http_ok, tcp_open
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +102,17 @@ class System:
     catalog: Path
     supervisor: Supervisor
     annotator_token: str
+    env: dict[str, str]
+    children: dict[str, Child]
+
+    def stop(self, name: str) -> None:
+        self.supervisor.stop(self.children[name])
+        self.supervisor.children.remove(self.children[name])
+
+    def start_annotation(self) -> None:
+        child = self.supervisor.start("annotation", [PY, "-m", "annotation"], env=self.env)
+        self.supervisor.wait_until(child, lambda: http_ok(f"{self.annotation}/healthz"), 60)
+        self.children["annotation"] = child
 
     def photo(self, cls: str = "heels") -> bytes:
         path = next((self.catalog / "images" / cls).glob("*.jpg"))
@@ -166,8 +177,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
              "--shards", f"127.0.0.1:{ports['vs']}"], timeout=600)  # fmt: skip
         token = run([PY, "-m", "annotation", "add-annotator", "e2e-annotator"], env={
             **__import__("os").environ, **env}).stdout.strip().splitlines()[-1]  # fmt: skip
+        children = {"embedder": emb, "vector-search": vs, "annotation": ann, "gateway": gw}
         yield System(gateway, annotation, embedder, ports["vs"], ports["gwgrpc"], catalog, sup,
-                     token)  # fmt: skip
+                     token, env, children)  # fmt: skip
     log.close()
 
 

@@ -123,3 +123,24 @@ def test_compare_vote_and_leaderboard(system, client):
     after = httpx.get(f"{system.annotation}/v1/leaderboard").json()
     assert after["votes"] == before["votes"] + 1
     assert sum(m["wins"] for m in after["models"]) == sum(m["wins"] for m in before["models"]) + 1
+
+
+def test_no_vote_is_lost_while_annotation_restarts(system, client):
+    """The gateway answers 503 while annotation is down; the same vote, retried, lands once."""
+    item = client.get("/v1/items", params={"catalogue": "handbags", "limit": 1}).json()["items"][0]
+    compare = client.get(
+        "/v1/compare",
+        params={"item_id": item["id"], "catalogue": "handbags", "models": MODELS, "k": 3},
+    ).json()
+    headers = {"Authorization": f"Bearer {system.annotator_token}"}
+    vote = {"token": compare["token"], "choice": 0, "duration_ms": 900}
+    before = httpx.get(f"{system.annotation}/v1/leaderboard").json()["votes"]
+    system.stop("annotation")
+    try:
+        down = client.post("/v1/votes", json=vote, headers=headers)
+        assert down.status_code == 503
+        assert "error" in down.json()
+    finally:
+        system.start_annotation()
+    assert client.post("/v1/votes", json=vote, headers=headers).status_code == 201
+    assert httpx.get(f"{system.annotation}/v1/leaderboard").json()["votes"] == before + 1
