@@ -206,7 +206,8 @@ def main() -> int:
         index_catalog(args, catalog, model_names)
         say(f"shop and annotation UI:  http://127.0.0.1:{args.annotation_port}/")
         say(f"gateway REST + OpenAPI:  {gateway_url}/docs")
-        say("annotator tokens: .venv/bin/python -m annotation add-annotator NAME")
+        say(f"annotator token for /annotate: {demo_annotator(args)}")
+        say("more annotators: .venv/bin/python -m annotation add-annotator NAME")
         if args.check:
             return check_health(args, gateway_url)
         if args.background_epochs:
@@ -222,6 +223,18 @@ def main() -> int:
         except KeyboardInterrupt:
             say("stopping")
             return 0
+
+
+def demo_annotator(args: argparse.Namespace) -> str:
+    """A sign-in token for the annotator page, created once and kept in var/."""
+    saved = args.var / "demo-annotator-token.txt"
+    if not saved.exists():
+        made = subprocess.run(  # noqa: S603
+            [PY, "-m", "annotation", "add-annotator", f"demo-{int(time.time())}"],
+            check=True, capture_output=True, text=True, cwd=ROOT,
+        )  # fmt: skip
+        saved.write_text(made.stdout.strip().splitlines()[-1])
+    return saved.read_text().strip()
 
 
 def index_catalog(args: argparse.Namespace, catalog: Path, model_names: list[str]) -> None:
