@@ -57,7 +57,7 @@ bench: install  ## benchmarks (by hand; results go to docs/benchmarks.md)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 eval: install  ## evaluation report (docs/evaluation.md)
-	$(BIN)/python -m embedder.evaluate $(EVAL_ARGS)
+	$(BIN)/python -m embedder.evaluation $(EVAL_ARGS)
 
 lock:  ## re-resolve requirements/*.in into requirements/constraints.txt
 	rm -rf /tmp/fashionrec-lock && $(PYTHON) -m venv /tmp/fashionrec-lock

@@ -162,3 +162,9 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     else:
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     return payload
+
+
+if __name__ == "__main__":  # ``python -m embedder.evaluate``: the full evaluation (make eval)
+    from embedder.evaluation.cli import main
+
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""One evaluation run: resolve models, embed (cached), score every query set, time each model."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedder.data.catalog import Catalog, read_split
+from embedder.errors import RunError
+from embedder.evaluate import usable_items
+from embedder.evaluation import embed as emb
+from embedder.evaluation import metrics
+
+logger = logging.getLogger(__name__)
+
+REFERENCE = "mobilenet_v2"
+VALIDATION_FRACTION = 0.2
+
+
+@dataclass
+class EvalConfig:
+    catalog: Path
+    model_bases: list[Path]
+    models: list[str]
+    split: Path | None = None
+    cache_dir: Path | None = None
+    batch_size: int = 64
+    resamples: int = 1000
+    seed: int = 0
+    latency: bool = True
+    latency_samples: int = 50
+    progress: bool = True
+    reference: str = REFERENCE
+    default_model: str = "infogan"
+
+
+@dataclass
+class Prepared:
+    """The catalogue as arrays, and the query sets (name -> (queries, pool, description))."""
+
+    files: list[Path]
+    labels: np.ndarray
+    titles: np.ndarray | None
+    groups: np.ndarray
+    paths: list[str]
+    query_sets: dict[str, tuple[np.ndarray, np.ndarray, str]] = field(default_factory=dict)
+
+
+def prepare(catalog: Catalog, split_path: Path | None, seed: int) -> Prepared:
+    items = usable_items(catalog)
+    paths = [item.path for item in items]
+    labels = np.array([item.label for item in items], dtype=object)
+    raw_titles = [item.meta.get("product_title", "") for item in items]
+    titles = np.array(raw_titles, dtype=object) if any(raw_titles) else None
+    groups = np.array([item.meta.get("category", "all") for item in items], dtype=object)
+    prep = Prepared([catalog.absolute(i) for i in items], labels, titles, groups, paths)
+    everything = np.arange(len(items))
+    if split_path is None:
+        prep.query_sets["all"] = (everything, everything, "every image queries the whole catalogue")
+        return prep
+    split = read_split(split_path)
+    index_of = {p: i for i, p in enumerate(paths)}
+    missing = [p for p in split["test"] + split["train"] if p not in index_of]
+    if len(missing) > len(paths) // 100:
+        raise RunError(f"{len(missing)} split paths are not in the catalogue (e.g. {missing[0]})")
+    test = np.array(sorted(index_of[p] for p in split["test"] if p in index_of))
+    train = np.array(sorted(index_of[p] for p in split["train"] if p in index_of))
+    prep.query_sets["test"] = (test, everything, "test-split queries, index = whole catalogue")
+    if titles is not None:
+        seen = set(titles[train].tolist())
+        fresh = np.array([q for q in test if titles[q] not in seen], dtype=int)
+        prep.query_sets["test_unseen_titles"] = (
+            fresh,
+            everything,
+            "test queries whose product title never occurs in train (product-disjoint)",
+        )
+    rng = np.random.default_rng(seed)
+    val = np.sort(rng.choice(train, max(1, int(len(train) * VALIDATION_FRACTION)), replace=False))
+    prep.query_sets["validation"] = (val, train, "20 % of TRAIN as queries, index = TRAIN only")
+    return prep
+
+
+def resolve(bases: list[Path], name: str) -> Path | None:
+    for base in bases:
+        found = emb.latest_version(base, name)
+        if found is not None:
+            return found
+    return None
+
+
+def score_model(prep: Prepared, vectors: np.ndarray, cfg: EvalConfig) -> tuple[dict, dict]:
+    """Summaries per query set (overall, per catalogue, excl. same title) and per-query p@5."""
+    out: dict[str, Any] = {}
+    per_query: dict[str, np.ndarray] = {}
+    kw = {"resamples": cfg.resamples, "seed": cfg.seed}
+    for set_name, (queries, pool, desc) in prep.query_sets.items():
+        if len(queries) == 0:
+            continue
+        scores = metrics.query_scores(vectors, prep.labels, queries, groups=prep.groups, pool=pool)
+        summary_all = metrics.summarise(scores, prep.labels, **kw)
+        entry: dict[str, Any] = {"description": desc, **summary_all}
+        entry["per_catalogue"] = {}
+        for group in sorted(set(prep.groups[queries].tolist()), key=str):
+            mask = prep.groups[queries] == group
+            summary = metrics.summarise(scores, prep.labels, mask=mask, **kw)
+            summary.pop("per_class")
+            entry["per_catalogue"][str(group)] = summary
+        if prep.titles is not None:
+            nt = metrics.query_scores(
+                vectors, prep.labels, queries, groups=prep.groups, pool=pool, titles=prep.titles
+            )
+            summary = metrics.summarise(nt, prep.labels, **kw)
+            summary.pop("per_class")
+            entry["excluding_same_title"] = summary
+        out[set_name] = entry
+        per_query[set_name] = scores.values["p@5"]
+    return out, per_query
+
+
+def run(catalog: Catalog, cfg: EvalConfig) -> dict[str, Any]:
+    prep = prepare(catalog, cfg.split, cfg.seed)
+    results: dict[str, Any] = {}
+    per_query: dict[str, dict[str, np.ndarray]] = {}
+    vectors_of: dict[str, np.ndarray] = {}
+    for name in cfg.models:
+        version_dir = resolve(cfg.model_bases, name)
+        if version_dir is None:
+            logger.warning("model %s: no exported version found, skipped", name)
+            continue
+        vectors, seconds, cached = emb.embed(
+            version_dir,
+            prep.files,
+            batch_size=cfg.batch_size,
+            cache_dir=cfg.cache_dir,
+            progress=cfg.progress,
+            label=name,
+        )
+        logger.info(
+            "%s: %d x %d vectors (%s)",
+            name,
+            *vectors.shape,
+            "cache" if cached else f"{seconds:.0f} s",
+        )
+        scored, per_query[name] = score_model(prep, vectors, cfg)
+        entry: dict[str, Any] = {
+            "version_dir": str(version_dir),
+            "dimension": int(vectors.shape[1]),
+            "images": len(prep.files),
+            "embed_seconds": None if cached else seconds,
+            "embeddings_cached": cached,
+            "sets": scored,
+        }
+        if cfg.latency:
+            entry["latency"] = emb.latency(version_dir, prep.files, samples=cfg.latency_samples)
+        results[name] = entry
+        vectors_of[name] = vectors
+    comparisons = compare(results, per_query, cfg)
+    return {"models": results, "comparisons": comparisons, "_vectors": vectors_of, "_prep": prep}
+
+
+def compare(results: dict, per_query: dict, cfg: EvalConfig) -> dict[str, Any]:
+    """Paired bootstrap of p@5 differences: every model vs the reference, per query set."""
+    out: dict[str, Any] = {}
+    if cfg.reference not in per_query:
+        return out
+    for name, sets in per_query.items():
+        if name == cfg.reference:
+            continue
+        out[name] = {
+            s: metrics.paired_difference(
+                sets[s], per_query[cfg.reference][s], resamples=cfg.resamples, seed=cfg.seed
+            )
+            for s in sets
+            if s in per_query[cfg.reference]
+        }
+    return {"reference": cfg.reference, "p@5_minus_reference": out}
