@@ -54,7 +54,9 @@ def embed(
         key = f"{version_dir.parent.name}-{model_digest(version_dir)}-{catalogue_digest(files)}"
         cache = cache_dir / f"{key}.npy"
         if cache.is_file():
-            return np.load(cache), 0.0, True
+            timing = cache.with_suffix(".seconds")
+            seconds = float(timing.read_text()) if timing.is_file() else 0.0
+            return np.load(cache), seconds, True
     fn = load_signature(version_dir)
     out = []
     started = time.perf_counter()
@@ -71,6 +73,7 @@ def embed(
         tmp = cache.with_suffix(".tmp.npy")
         np.save(tmp, vectors)
         tmp.replace(cache)
+        cache.with_suffix(".seconds").write_text(f"{seconds:.3f}")
     return vectors, seconds, False
 
 

@@ -59,7 +59,7 @@ def latency_table(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| `{name}` | {lat['batch1_p50_ms']:.1f} | {lat['batch1_p95_ms']:.1f} | "
             f"{lat['batch32_images_per_s']:.0f} | "
-            f"{'cached' if secs is None else f'{secs:.0f}'} |"
+            f"{'-' if secs is None else f'{secs:.0f}'} |"
         )
     return lines + [""]
 

@@ -150,7 +150,7 @@ def run(catalog: Catalog, cfg: EvalConfig) -> dict[str, Any]:
             "version_dir": str(version_dir),
             "dimension": int(vectors.shape[1]),
             "images": len(prep.files),
-            "embed_seconds": None if cached else seconds,
+            "embed_seconds": seconds or None,  # from the run that filled the cache
             "embeddings_cached": cached,
             "sets": scored,
         }
@@ -165,9 +165,7 @@ def run(catalog: Catalog, cfg: EvalConfig) -> dict[str, Any]:
 def compare(results: dict, per_query: dict, cfg: EvalConfig) -> dict[str, Any]:
     """Paired bootstrap of p@5 differences: every model vs the reference, per query set."""
     out: dict[str, Any] = {}
-    if cfg.reference not in per_query:
-        return out
-    for name, sets in per_query.items():
+    for name, sets in per_query.items() if cfg.reference in per_query else []:
         if name == cfg.reference:
             continue
         out[name] = {
@@ -177,4 +175,21 @@ def compare(results: dict, per_query: dict, cfg: EvalConfig) -> dict[str, Any]:
             for s in sets
             if s in per_query[cfg.reference]
         }
-    return {"reference": cfg.reference, "p@5_minus_reference": out}
+    default: dict[str, Any] = {}
+    if cfg.default_model in per_query:
+        mine = per_query[cfg.default_model]
+        for name, sets in per_query.items():
+            if name != cfg.default_model:
+                default[name] = {
+                    s: metrics.paired_difference(
+                        mine[s], sets[s], resamples=cfg.resamples, seed=cfg.seed
+                    )
+                    for s in sets
+                    if s in mine
+                }
+    return {
+        "reference": cfg.reference,
+        "p@5_minus_reference": out,
+        "default": cfg.default_model,
+        "p@5_default_minus_model": default,
+    }
