@@ -58,6 +58,11 @@ class GatewaySettings(ServiceSettings):
     cache_prefix: str = "fashionrec:gw:"
     lru_size: int = Field(default=2048, gt=0)
 
+    metadata_ttl_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="how long model versions and index generations are trusted (0 = ask each time)",
+    )
     embed_timeout_s: float = Field(default=10.0, gt=0)
     search_timeout_s: float = Field(default=2.0, gt=0)
     retries: int = Field(default=2, ge=0, le=5)

@@ -9,7 +9,6 @@ from fashionrec.recommend.v1 import recommend_pb2_grpc as pb_grpc
 from fashionrec_common.grpc_server import build_server
 from fashionrec_common.health import SERVING
 from gateway.api.errors import status_of
-from gateway.domain.images import check_image_async
 from gateway.domain.timing import Timings
 from gateway.domain.types import Recommendations, normalise_filters
 from gateway.errors import GatewayError
@@ -60,13 +59,9 @@ class RecommendServicer(pb_grpc.RecommendServicer):
         await context.abort(code, exc.message)
 
     async def SearchByImage(self, request, context):  # noqa: N802 - gRPC method name
-        s = self.services.settings
         try:
-            image = await check_image_async(
-                request.image, s.max_upload_bytes, s.max_pixels, s.decode_timeout_s
-            )
             result = await self.services.recommender.search_image(
-                image,
+                request.image,
                 catalogue=request.catalogue or None,
                 model=request.model or None,
                 k=request.k or 10,

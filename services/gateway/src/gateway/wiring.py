@@ -44,6 +44,7 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         settings.embedder_url,
         timeout_s=settings.embed_timeout_s,
         retries=settings.retries,
+        version_ttl_s=settings.metadata_ttl_s,
         breaker=CircuitBreaker("embedder", settings.breaker_failures, settings.breaker_reset_s),
     )
     store = ShardedVectorSearch(
@@ -67,6 +68,10 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         default_model=settings.default_model,
         cache_ttl_s=settings.cache_ttl_s,
         max_k=settings.max_k,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        decode_timeout_s=settings.decode_timeout_s,
+        generation_ttl_s=settings.metadata_ttl_s,
     )
     return Services(
         settings=settings,

@@ -163,7 +163,15 @@ class Votes:
 def make_services(settings: GatewaySettings, embedder, store, votes: Votes) -> Services:
     metrics = GatewayMetrics()
     cache = LruCache(100, metrics.observe_cache)
-    recommender = Recommender(embedder, store, cache, settings.catalogues, settings.default_model)
+    recommender = Recommender(
+        embedder,
+        store,
+        cache,
+        settings.catalogues,
+        settings.default_model,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+    )
     annotation = AnnotationClient("http://annotation", transport=httpx.MockTransport(votes.handler))
     return Services(settings, metrics, embedder, store, cache, annotation, recommender, Jobs())  # type: ignore[arg-type]
 
@@ -217,7 +225,22 @@ def fakes():
     return FakeEmbedder(), store, Votes()
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def recommender(fakes) -> Recommender:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def recommender(fakes, clock) -> Recommender:
     embedder, store, _ = fakes
-    return Recommender(embedder, store, LruCache(100), ["shoes", "handbags"], "infogan")
+    return Recommender(
+        embedder, store, LruCache(100), ["shoes", "handbags"], "infogan", clock=clock
+    )

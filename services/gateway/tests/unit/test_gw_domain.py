@@ -12,7 +12,13 @@ from gateway.domain.keys import search_key
 from gateway.domain.sharding import merge_top_k, shard_for
 from gateway.domain.timing import Timings
 from gateway.domain.types import Hit, normalise_filters
-from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
+from gateway.errors import (
+    DependencyUnavailable,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMedia,
+)
 
 
 def test_shard_for_is_stable_and_spreads() -> None:
@@ -61,7 +67,7 @@ def test_normalise_filters() -> None:
         normalise_filters({"a": [{"nested": 1}]})
 
 
-async def test_search_caches_and_reindex_invalidates(recommender, fakes, make_png) -> None:
+async def test_search_caches_and_reindex_invalidates(recommender, fakes, make_png, clock) -> None:
     embedder, store, _ = fakes
     args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
     first = await recommender.search_image(make_png(4), **args)
@@ -70,11 +76,56 @@ async def test_search_caches_and_reindex_invalidates(recommender, fakes, make_pn
     second = await recommender.search_image(make_png(4), **args)
     assert second.cached and [h.id for h in second.items] == [h.id for h in first.items]
     assert embedder.calls == 1
-    store.generations["shoes/infogan"] += 1  # a re-index
+    store.generations["shoes/infogan"] += 1  # a re-index by another writer
+    # The generation is trusted for generation_ttl_s: at most that long an old answer.
+    assert (await recommender.search_image(make_png(4), **args)).cached
+    clock.now += recommender.generation_ttl_s
     third = await recommender.search_image(make_png(4), **args)
     assert not third.cached and embedder.calls == 2
-    embedder.version = "2"  # a new model version
+    embedder.version = "2"  # a new model version (the real client trusts it for a TTL too)
     assert not (await recommender.search_image(make_png(4), **args)).cached
+
+
+async def test_search_seeing_a_newer_index_is_not_cached(recommender, fakes, make_png) -> None:
+    embedder, store, _ = fakes
+    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
+    await recommender.search_image(make_png(1), **args)  # generation 0 is now trusted
+    store.generations["shoes/infogan"] += 1
+    stale_key = await recommender.search_image(make_png(2), **args)
+    assert not stale_key.cached
+    assert stale_key.index_generation == store.generations["shoes/infogan"]
+    # Not stored under the old-generation key, and the generation is asked again at once.
+    assert not (await recommender.search_image(make_png(2), **args)).cached
+    assert (await recommender.search_image(make_png(2), **args)).cached
+    assert embedder.calls == 3
+
+
+async def test_own_writes_invalidate_the_generation_at_once(recommender, make_png) -> None:
+    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
+    await recommender.search_image(make_png(7), **args)
+    assert (await recommender.search_image(make_png(7), **args)).cached
+    await recommender.ingest("shoes", ["infogan"], [("new", make_png(70), {"class": "heels"})])
+    assert not (await recommender.search_image(make_png(7), **args)).cached
+
+
+async def test_cache_is_checked_before_decoding_but_filled_only_after(
+    recommender, fakes, make_png
+) -> None:
+    embedder, _, _ = fakes
+    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
+    for bad in (b"%PDF-1.4 not an image", make_png(3)[:-40]):
+        for _ in range(2):  # a rejected upload is never cached: the second try fails too
+            with pytest.raises((InvalidInput, UnsupportedMedia)):
+                await recommender.search_image(bad, **args)
+    with pytest.raises(PayloadTooLarge):
+        await recommender.search_image(b"x" * (recommender.max_upload_bytes + 1), **args)
+    assert embedder.calls == 0
+    timings = Timings()
+    await recommender.search_image(make_png(3), **(args | {"timings": timings}))
+    assert "decode" in timings.stages
+    timings = Timings()
+    assert (await recommender.search_image(make_png(3), **(args | {"timings": timings}))).cached
+    assert "decode" not in timings.stages and embedder.calls == 1
 
 
 async def test_automatic_catalogue_skips_missing_indexes(recommender, make_png) -> None:

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fashionrec_common.health import Readiness
 from gateway.api import errors
-from gateway.api.guards import BodyLimit, RateLimiter
+from gateway.api.guards import BodyLimit, RateLimiter, StampStart
 from gateway.api.routes import items, meta, search
 from gateway.config import GatewaySettings
 from gateway.wiring import Services, build_services
@@ -65,6 +65,7 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["Server-Timing"],
         )
+    app.add_middleware(StampStart)  # added last = outermost
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -58,12 +58,22 @@ def result_json(base: str, result: Recommendations) -> dict[str, Any]:
     return doc
 
 
+def started(request: Request) -> float:
+    """When the outermost middleware saw the request (so "total" covers routing too)."""
+    return request.scope.get("state", {}).get("t0") or time.perf_counter()
+
+
 def finish(
-    response: Response, services: Services, operation: str, timings: Timings, start: float
+    response: Response,
+    services: Services,
+    operation: str,
+    timings: Timings,
+    start: float,
+    cached: bool = False,
 ) -> None:
     """Record stage metrics and expose them as Server-Timing (the benchmark reads it)."""
     timings.stages["total"] = time.perf_counter() - start
-    services.metrics.record(operation, timings)
+    services.metrics.record(operation, timings, cached)
     response.headers["Server-Timing"] = ", ".join(
         f"{stage};dur={seconds * 1000:.3f}" for stage, seconds in timings.stages.items()
     )

@@ -16,6 +16,18 @@ from gateway.errors import PayloadTooLarge, RateLimited, Unauthorized
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="write endpoints")
 
 
+class StampStart:
+    """Outermost: notes when a request arrived, for the gateway's own-overhead metric."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["t0"] = time.perf_counter()
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
     """Counts body bytes as they stream in; over the limit the request fails with 413 at once."""
 

@@ -11,7 +11,7 @@ import httpx
 from gateway.clients.resilience import CircuitBreaker, DeadlineExceeded, Unavailable, call
 from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
-VERSION_TTL_S = 2.0  # how long a looked-up model version is trusted (bounds staleness on reload)
+VERSION_TTL_S = 1.0  # how long a looked-up model version is trusted (bounds staleness on reload)
 
 
 class EmbedderClient:
@@ -25,6 +25,7 @@ class EmbedderClient:
         retries: int = 2,
         breaker: CircuitBreaker | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        version_ttl_s: float = VERSION_TTL_S,
     ) -> None:
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -35,6 +36,7 @@ class EmbedderClient:
         self.timeout_s = timeout_s
         self.retries = retries
         self.breaker = breaker or CircuitBreaker("embedder")
+        self.version_ttl_s = version_ttl_s
         self._versions: dict[str, tuple[float, str]] = {}
 
     async def close(self) -> None:
@@ -64,7 +66,7 @@ class EmbedderClient:
     async def model_version(self, model: str) -> str:
         now = time.monotonic()
         cached = self._versions.get(model)
-        if cached and now - cached[0] < VERSION_TTL_S:
+        if cached and now - cached[0] < self.version_ttl_s:
             return cached[1]
         reply = await self._request("GET", f"/v1/models/{model}", min(self.timeout_s, 2.0))
         statuses = reply.json().get("model_version_status", [])
@@ -80,9 +82,13 @@ class EmbedderClient:
             "signature_name": "serving_default",
             "instances": [{"b64": base64.b64encode(img).decode()} for img in images],
         }
-        reply = await self._request(
-            "POST", f"/v1/models/{model}:predict", self.timeout_s, json=body
-        )
+        try:
+            reply = await self._request(
+                "POST", f"/v1/models/{model}:predict", self.timeout_s, json=body
+            )
+        except (DependencyUnavailable, NotFound):
+            self._versions.pop(model, None)  # a reload or an outage: ask for the version again
+            raise
         predictions = reply.json().get("predictions")
         if not isinstance(predictions, list) or len(predictions) != len(images):
             raise DependencyUnavailable("embedder", "malformed predict response")

@@ -15,12 +15,17 @@ NATIVE_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP"})
 ALLOWED_FORMATS = NATIVE_FORMATS | {"WEBP"}
 
 
-def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
-    """Return bytes the embedder can decode, or raise a 4xx domain error."""
+def check_size(data: bytes, max_bytes: int) -> None:
+    """The checks that need no decoding (they run before the cache lookup)."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"image is larger than {max_bytes} bytes")
     if not data:
         raise InvalidInput("empty image")
+
+
+def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
+    """Return bytes the embedder can decode, or raise a 4xx domain error."""
+    check_size(data, max_bytes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
+from gateway.domain.images import check_image_async, check_size
 from gateway.domain.keys import content_hash, search_key
 from gateway.domain.ports import Cache, Embedder, VectorStore
 from gateway.domain.timing import Timings
@@ -23,6 +25,7 @@ from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+Gen = tuple[int, ...]  # an index generation, one entry per shard
 
 
 @dataclass
@@ -34,6 +37,14 @@ class Recommender:
     default_model: str
     cache_ttl_s: int = 300
     max_k: int = 100
+    max_upload_bytes: int = 8 * 1024 * 1024
+    max_pixels: int = 25_000_000
+    decode_timeout_s: float = 2.0
+    generation_ttl_s: float = 1.0  # how long a looked-up index generation is trusted
+    clock: Callable[[], float] = time.monotonic
+    _generations_seen: dict[str, tuple[float, tuple[int, ...]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def validate_request(
         self, catalogue: str | None, model: str | None, k: int
@@ -47,12 +58,34 @@ class Recommender:
             raise InvalidInput("model names are 1-64 letters, digits, '_', '-' or '.'")
         return ([catalogue] if catalogue else list(self.catalogues)), model
 
+    async def _generation(self, index: str) -> tuple[int, ...]:
+        """Trusted for ``generation_ttl_s``: a re-index elsewhere changes cache keys within it."""
+        now = self.clock()
+        seen = self._generations_seen.get(index)
+        if seen and now - seen[0] < self.generation_ttl_s:
+            return seen[1]
+        generation = await self.store.generation(index)
+        if all(g >= 0 for g in generation):  # a shard that did not answer is asked again
+            self._generations_seen[index] = (now, generation)
+        return generation
+
+    def _still_current(
+        self, index: str, generation: tuple[int, ...], seen: tuple[int, ...]
+    ) -> bool:
+        """False when the search saw another index than the key: forget it, do not cache.
+        Shards that did not answer one of the two calls (negative) are not compared."""
+        pairs = zip(generation, seen, strict=False)
+        if all(a == b for a, b in pairs if a >= 0 and b >= 0):
+            return True
+        self._generations_seen.pop(index, None)
+        return False
+
     async def _generations(self, catalogues: list[str], model: str) -> dict[str, tuple[int, ...]]:
         """Generation per candidate index; in automatic mode, catalogues without one are skipped."""
         gens: dict[str, tuple[int, ...]] = {}
         for catalogue in catalogues:
             try:
-                gens[catalogue] = await self.store.generation(index_name(catalogue, model))
+                gens[catalogue] = await self._generation(index_name(catalogue, model))
             except NotFound:
                 if len(catalogues) == 1:
                     raise
@@ -81,7 +114,7 @@ class Recommender:
 
     async def search_image(
         self,
-        image: bytes,
+        upload: bytes,
         *,
         catalogue: str | None,
         model: str | None,
@@ -89,13 +122,16 @@ class Recommender:
         filters: Filters,
         timings: Timings,
     ) -> Recommendations:
+        """The cache is keyed by the raw upload and looked up before decoding: it is only
+        filled after ``upload`` passed the image check, so a hit needs no second check."""
+        check_size(upload, self.max_upload_bytes)
         catalogues, model = self.validate_request(catalogue, model, k)
         version = await self.embedder.model_version(model)
         with timings.stage("generation"):
             gens = await self._generations(catalogues, model)
         key = search_key(
             kind="img",
-            subject=content_hash(image),
+            subject=content_hash(upload),
             index=",".join(index_name(c, model) for c in gens),
             model_version=version,
             generation=tuple(g for c in gens for g in gens[c]),
@@ -104,6 +140,10 @@ class Recommender:
         )
         if (hit := await self._cached(key, timings)) is not None:
             return hit
+        with timings.stage("decode"):
+            image = await check_image_async(
+                upload, self.max_upload_bytes, self.max_pixels, self.decode_timeout_s
+            )
         with timings.stage("embed"):
             (vector,) = await self.embedder.embed(model, [image])
         best: tuple[str, SearchOutcome] | None = None
@@ -124,7 +164,8 @@ class Recommender:
             index_generation=sum(outcome.generation),
             partial=outcome.partial,
         )
-        await self._store(key, result, timings)
+        if self._still_current(result.index, outcome.generation, gens[chosen]):
+            await self._store(key, result, timings)
         return result
 
     async def find_item(
@@ -159,7 +200,7 @@ class Recommender:
             catalogue, _ = await self.find_item(item_id, None, model, with_vector=False)
         index = index_name(catalogue, model)
         with timings.stage("generation"):
-            generation = await self.store.generation(index)
+            generation = await self._generation(index)
         key = search_key(
             kind="item",
             subject=item_id,
@@ -185,7 +226,8 @@ class Recommender:
             index_generation=sum(outcome.generation),
             partial=outcome.partial,
         )
-        await self._store(key, result, timings)
+        if self._still_current(index, outcome.generation, generation):
+            await self._store(key, result, timings)
         return result
 
     async def model_version_or_none(self, model: str) -> str | None:
@@ -208,6 +250,7 @@ class Recommender:
                 for (item_id, _, meta), vec in zip(items, vectors, strict=True)
             ]
             await self.store.upsert(index, stored)
+            self._generations_seen.pop(index, None)
         return len(items)
 
     async def delete(self, item_id: str, catalogue: str | None) -> list[str]:
@@ -218,6 +261,7 @@ class Recommender:
                 continue
             if await self.store.delete(summary.name, item_id):
                 removed.append(summary.name)
+                self._generations_seen.pop(summary.name, None)
         if not removed:
             raise NotFound(f"item {item_id!r} not found", item_id=item_id)
         return removed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from typing import Annotated, Any
 
 import httpx
@@ -13,9 +12,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from gateway.api.deps import ServicesDep, finish, image_base, rate_limit, result_json
+from gateway.api.deps import (
+    ServicesDep,
+    finish,
+    image_base,
+    rate_limit,
+    result_json,
+    started,
+)
 from gateway.api.schemas import ErrorOut, SearchJson, SearchOut
-from gateway.domain.images import check_image_async
 from gateway.domain.timing import Timings
 from gateway.domain.types import normalise_filters
 from gateway.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
@@ -133,23 +138,19 @@ async def _parse(request: Request, services: Services) -> tuple[bytes, dict[str,
     summary="Find catalogue items that look like an image",
 )
 async def search(request: Request, response: Response, services: ServicesDep) -> dict[str, Any]:
-    start = time.perf_counter()
+    start = started(request)
     timings = Timings()
-    data, fields = await _parse(request, services)
-    settings = services.settings
-    with timings.stage("decode"):
-        image = await check_image_async(
-            data, settings.max_upload_bytes, settings.max_pixels, settings.decode_timeout_s
-        )
+    with timings.stage("parse"):
+        data, fields = await _parse(request, services)
     result = await services.recommender.search_image(
-        image,
+        data,
         catalogue=_catalogue(fields.get("catalogue")),
         model=fields.get("model") or None,
         k=int(fields["k"]),
         filters=normalise_filters(fields.get("filters")),
         timings=timings,
     )
-    finish(response, services, "search", timings, start)
+    finish(response, services, "search", timings, start, result.cached)
     return result_json(image_base(request, services), result)
 
 
@@ -169,7 +170,7 @@ async def similar(
     k: Annotated[int, Query(ge=1)] = 10,
     filters: Annotated[str | None, Query(description='JSON object, e.g. {"class":"heels"}')] = None,
 ) -> dict[str, Any]:
-    start = time.perf_counter()
+    start = started(request)
     timings = Timings()
     try:
         raw = json.loads(filters) if filters else None
@@ -183,5 +184,5 @@ async def similar(
         filters=normalise_filters(raw),
         timings=timings,
     )
-    finish(response, services, "similar", timings, start)
+    finish(response, services, "similar", timings, start, result.cached)
     return result_json(image_base(request, services), result)
