@@ -47,7 +47,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fashionrec_common.supervisor import Supervisor, free_port, http_ok, tcp_open
 
 PY = sys.executable
-CONCURRENCY = (1, 8, 32)
+JSON = {"content-type": "application/json"}
 EXPORT = """
 import sys
 from pathlib import Path
@@ -55,6 +55,20 @@ from embedder.serving.toy_model import export_toy_model, write_models_config
 base = Path(sys.argv[1])
 export_toy_model(base, "infogan", 1, size=int(sys.argv[2]), dim=256, warmup=False)
 write_models_config(base, ["infogan"])
+"""
+PROFILED_GATEWAY = """
+import asyncio, signal, sys
+from pyinstrument import Profiler
+from gateway.__main__ import serve
+from gateway.config import GatewaySettings
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # uvicorn re-raises it after shutdown
+profiler = Profiler(interval=0.0002)
+profiler.start()
+try:
+    asyncio.run(serve(GatewaySettings()))
+finally:
+    profiler.stop()
+    open(sys.argv[1], "w").write(profiler.output_text(show_all=False, timeline=False))
 """
 WRK_LUA = r"""
 -- args: bodies file (one JSON body per line), number of wrk threads.
@@ -65,13 +79,14 @@ function setup(thread)
   table.insert(threads, thread)
 end
 function init(args)
-  local n, i = tonumber(args[2]), 0
+  local n, i, all = tonumber(args[2]), 0, {}
   bodies, counter, wrapped = {}, 1, 0
   for line in io.lines(args[1]) do
     if i % n == tid then table.insert(bodies, line) end
+    table.insert(all, line)
     i = i + 1
   end
-  if #bodies == 0 then bodies = {"{}"} end
+  if #all < n then bodies = all end  -- one body (cached mode): every thread sends it
 end
 function request()
   local body = bodies[counter]
@@ -156,7 +171,6 @@ async def drive(url: str, bodies: list[str], concurrency: int, seconds: float) -
     overheads: list[float] = []
     errors = counter = 0
     end = time.perf_counter() + seconds
-    headers = {"content-type": "application/json"}
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal errors, counter
@@ -164,7 +178,7 @@ async def drive(url: str, bodies: list[str], concurrency: int, seconds: float) -
             data = bodies[counter % len(bodies)]
             counter += 1
             start = time.perf_counter()
-            reply = await client.post("/v1/search", content=data, headers=headers)
+            reply = await client.post("/v1/search", content=data, headers=JSON)
             elapsed = time.perf_counter() - start
             if reply.status_code != 200:
                 errors += 1
@@ -204,6 +218,7 @@ def run_wrk(url: str, bodies: Path, script: Path, conc: int, seconds: float) -> 
         "p99_ms": r["p99_us"] / 1000,
         "n": r["requests"],
         "errors": r["non2xx"] + r["socket_errors"],
+        "detail": f"{r['non2xx']} non-2xx, {r['socket_errors']} socket errors",
         "wrapped": r["wrapped"],
     }
 
@@ -246,8 +261,8 @@ def stack(args: argparse.Namespace, work: Path) -> Iterator[str]:
             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
         }
         cmd = [PY, "-m", "gateway"]
-        if args.profile:  # sampling profiler around the whole gateway process
-            cmd = [PY, "-m", "pyinstrument", "-r", "text", "-o", str(args.profile), *cmd[1:]]
+        if args.profile:  # a sampling profiler around the gateway's event loop
+            cmd = [PY, "-c", PROFILED_GATEWAY, str(args.profile)]
         gwp = sup.start("gateway", cmd, env=env)
         url = f"http://127.0.0.1:{gw}"
         sup.wait_until(gwp, lambda: http_ok(f"{url}/healthz"))
@@ -259,7 +274,9 @@ def cell(args, url: str, driver: str, mode: str, conc: int, seed: int, work: Pat
     count = 1 if mode == "cached" else args.bodies
     bodies = [body(jpeg(seed + i, args.image_size)) for i in range(count)]
     if mode == "cached":  # fill the cache first
-        httpx.post(f"{url}/v1/search", content=bodies[0], timeout=30).raise_for_status()
+        httpx.post(
+            f"{url}/v1/search", content=bodies[0], headers=JSON, timeout=30
+        ).raise_for_status()
     before, hits = overhead_buckets(url), cache_hits(url)
     if driver == "wrk":
         path = work / f"bodies-{seed}.jsonl"
@@ -273,7 +290,7 @@ def cell(args, url: str, driver: str, mode: str, conc: int, seed: int, work: Pat
     new_hits = cache_hits(url) - hits
     notes = []
     if r["errors"]:
-        notes.append(f"{r['errors']} errors")
+        notes.append(r.get("detail", f"{r['errors']} errors"))
     if mode == "uncached" and (new_hits or r.get("wrapped")):
         notes.append(f"{new_hits:.0f} cache hits, {r.get('wrapped', 0)} wrap-arounds")
     timing = f"{r['timing_p50_ms']:.2f}" if "timing_p50_ms" in r else "-"
@@ -288,6 +305,8 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--bodies", type=int, default=3000, help="distinct uncached bodies")
+    parser.add_argument("--modes", default="cached,uncached")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma list")
     parser.add_argument("--profile", type=Path, help="run the gateway under pyinstrument")
     args = parser.parse_args()
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
@@ -303,8 +322,8 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         seed = 1_000_000
         for driver in drivers:
-            for mode in ("cached", "uncached"):
-                for conc in CONCURRENCY:
+            for mode in args.modes.split(","):
+                for conc in map(int, args.concurrency.split(",")):
                     seed += 100_000  # fresh images for every cell: nothing is cached before
                     row = cell(args, url, driver, mode, conc, seed, work)
                     print("| " + " | ".join(map(str, row)) + " |", flush=True)

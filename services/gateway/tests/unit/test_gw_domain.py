@@ -100,6 +100,30 @@ async def test_search_seeing_a_newer_index_is_not_cached(recommender, fakes, mak
     assert embedder.calls == 3
 
 
+async def test_a_missing_index_is_remembered_for_the_ttl(recommender, fakes, make_png, clock):
+    _, store, _ = fakes
+    args = dict(catalogue=None, model=None, k=3, filters={}, timings=Timings())
+    calls: list[str] = []
+    real = store.generation
+
+    async def counted(index: str) -> tuple[int, ...]:
+        calls.append(index)
+        return await real(index)
+
+    store.generation = counted
+    for _ in range(3):
+        assert (await recommender.search_image(make_png(8), **args)).catalogue == "shoes"
+    assert sorted(calls) == ["handbags/infogan", "shoes/infogan"]
+    handbags = args | {"catalogue": "handbags"}
+    with pytest.raises(NotFound):  # remembered: still not asked again
+        await recommender.search_image(make_png(8), **handbags)
+    assert len(calls) == 2
+    await store.ensure_index("handbags/infogan", 8)  # created by another writer
+    clock.now += recommender.generation_ttl_s  # ... and seen within the TTL
+    assert (await recommender.search_image(make_png(8), **handbags)).items == []
+    assert calls.count("handbags/infogan") == 2
+
+
 async def test_own_writes_invalidate_the_generation_at_once(recommender, make_png) -> None:
     args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
     await recommender.search_image(make_png(7), **args)

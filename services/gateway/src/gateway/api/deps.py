@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -77,3 +78,18 @@ def finish(
     response.headers["Server-Timing"] = ", ".join(
         f"{stage};dur={seconds * 1000:.3f}" for stage, seconds in timings.stages.items()
     )
+
+
+def search_reply(
+    request: Request,
+    services: Services,
+    operation: str,
+    result: Recommendations,
+    timings: Timings,
+    start: float,
+) -> Response:
+    """Serialised here (not by FastAPI after the handler) so "total" includes encoding."""
+    doc = result_json(image_base(request, services), result)
+    response = Response(json.dumps(doc, separators=(",", ":")), media_type="application/json")
+    finish(response, services, operation, timings, start, result.cached)
+    return response

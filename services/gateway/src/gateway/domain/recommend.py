@@ -42,7 +42,7 @@ class Recommender:
     decode_timeout_s: float = 2.0
     generation_ttl_s: float = 1.0  # how long a looked-up index generation is trusted
     clock: Callable[[], float] = time.monotonic
-    _generations_seen: dict[str, tuple[float, tuple[int, ...]]] = field(
+    _generations_seen: dict[str, tuple[float, Gen | None]] = field(
         default_factory=dict, init=False, repr=False
     )
 
@@ -63,8 +63,14 @@ class Recommender:
         now = self.clock()
         seen = self._generations_seen.get(index)
         if seen and now - seen[0] < self.generation_ttl_s:
+            if seen[1] is None:  # "no such index" is remembered too (automatic mode asks often)
+                raise NotFound(f"no index {index!r}")
             return seen[1]
-        generation = await self.store.generation(index)
+        try:
+            generation = await self.store.generation(index)
+        except NotFound:
+            self._generations_seen[index] = (now, None)
+            raise
         if all(g >= 0 for g in generation):  # a shard that did not answer is asked again
             self._generations_seen[index] = (now, generation)
         return generation

@@ -11,13 +11,12 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
+from starlette.requests import ClientDisconnect
 
 from gateway.api.deps import (
     ServicesDep,
-    finish,
-    image_base,
     rate_limit,
-    result_json,
+    search_reply,
     started,
 )
 from gateway.api.schemas import ErrorOut, SearchJson, SearchOut
@@ -100,6 +99,13 @@ async def _from_form(form: FormData, services: Services) -> tuple[bytes, dict[st
 
 
 async def _parse(request: Request, services: Services) -> tuple[bytes, dict[str, Any]]:
+    try:
+        return await _parse_body(request, services)
+    except ClientDisconnect:  # e.g. a load generator stopping mid-request: not a server error
+        raise InvalidInput("the client went away before sending the whole body") from None
+
+
+async def _parse_body(request: Request, services: Services) -> tuple[bytes, dict[str, Any]]:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         try:
@@ -137,7 +143,7 @@ async def _parse(request: Request, services: Services) -> tuple[bytes, dict[str,
     openapi_extra=SEARCH_BODY,
     summary="Find catalogue items that look like an image",
 )
-async def search(request: Request, response: Response, services: ServicesDep) -> dict[str, Any]:
+async def search(request: Request, services: ServicesDep) -> Response:
     start = started(request)
     timings = Timings()
     with timings.stage("parse"):
@@ -150,8 +156,7 @@ async def search(request: Request, response: Response, services: ServicesDep) ->
         filters=normalise_filters(fields.get("filters")),
         timings=timings,
     )
-    finish(response, services, "search", timings, start, result.cached)
-    return result_json(image_base(request, services), result)
+    return search_reply(request, services, "search", result, timings, start)
 
 
 @router.get(
@@ -163,13 +168,12 @@ async def search(request: Request, response: Response, services: ServicesDep) ->
 async def similar(
     item_id: str,
     request: Request,
-    response: Response,
     services: ServicesDep,
     catalogue: Annotated[str | None, Query(description="shoes, handbags; empty = look up")] = None,
     model: Annotated[str | None, Query(examples=["infogan"])] = None,
     k: Annotated[int, Query(ge=1)] = 10,
     filters: Annotated[str | None, Query(description='JSON object, e.g. {"class":"heels"}')] = None,
-) -> dict[str, Any]:
+) -> Response:
     start = started(request)
     timings = Timings()
     try:
@@ -184,5 +188,4 @@ async def similar(
         filters=normalise_filters(raw),
         timings=timings,
     )
-    finish(response, services, "similar", timings, start, result.cached)
-    return result_json(image_base(request, services), result)
+    return search_reply(request, services, "similar", result, timings, start)
