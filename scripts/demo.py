@@ -133,7 +133,8 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
         run([PY, "-m", "embedder", "train", "--catalog", catalog, "--out", rdir,
              "--max-steps", args.train_steps, "--image-size", "64"])  # fmt: skip
         state = json.loads(run_json.read_text())
-    run([PY, "-m", "embedder", "export", "--run", rdir,
+    # The default head (pooled conv5 + PCA-whitening, label-free) won in docs/evaluation.md.
+    run([PY, "-m", "embedder.improve", "export", "--run", rdir, "--head", "pool5-pca",
          "--model-base", models, "--name", "infogan"])  # fmt: skip
     marker.write_text(str(state.get("steps", 0)))
 
