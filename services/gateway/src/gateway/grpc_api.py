@@ -58,10 +58,11 @@ class RecommendServicer(pb_grpc.RecommendServicer):
         code = _GRPC_STATUS.get(status_of(exc), grpc.StatusCode.INTERNAL)
         await context.abort(code, exc.message)
 
-    async def SearchByImage(self, request, context):  # noqa: N802 - gRPC method name
+    async def _recommend(self, context, method, target, request):  # type: ignore[no-untyped-def]
+        """Run ``method(target, ...)`` with the request's shared fields; map errors once."""
         try:
-            result = await self.services.recommender.search_image(
-                request.image,
+            result = await method(
+                target,
                 catalogue=request.catalogue or None,
                 model=request.model or None,
                 k=request.k or 10,
@@ -72,19 +73,13 @@ class RecommendServicer(pb_grpc.RecommendServicer):
             await self._fail(context, exc)
         return _reply(result, self.image_base)
 
+    async def SearchByImage(self, request, context):  # noqa: N802 - gRPC method name
+        recommender = self.services.recommender
+        return await self._recommend(context, recommender.search_image, request.image, request)
+
     async def SimilarToItem(self, request, context):  # noqa: N802 - gRPC method name
-        try:
-            result = await self.services.recommender.similar(
-                request.item_id,
-                catalogue=request.catalogue or None,
-                model=request.model or None,
-                k=request.k or 10,
-                filters=normalise_filters({f.key: list(f.values) for f in request.filters}),
-                timings=Timings(),
-            )
-        except GatewayError as exc:
-            await self._fail(context, exc)
-        return _reply(result, self.image_base)
+        recommender = self.services.recommender
+        return await self._recommend(context, recommender.similar, request.item_id, request)
 
 
 async def start_grpc(services: Services, host: str, port: int) -> tuple[grpc.aio.Server, int]:
