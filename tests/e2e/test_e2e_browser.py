@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from fashionrec_common.browser import CHROMIUM, chromium
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.browser]
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
@@ -22,14 +23,9 @@ SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium missing (make system-deps installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright==1.65.2")
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

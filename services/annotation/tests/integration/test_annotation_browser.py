@@ -18,12 +18,12 @@ import pytest
 
 from annotation.api.app import create_app
 from annotation.config import AnnotationSettings
+from fashionrec_common.browser import CHROMIUM, chromium
 
 from ..conftest import SECRET, make_token, running_server
 from .annotation_fake_gateway import GATEWAY, MODELS, FakeGateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[4] / "artifacts" / "screenshots"
 ADMIN = {"X-Admin-Key": "browser-admin"}
 
@@ -32,14 +32,9 @@ ADMIN = {"X-Admin-Key": "browser-admin"}
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium missing (make system-deps installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright==1.65.2")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright==1.65.2")
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def settings_for(tmp_path: Path) -> AnnotationSettings:
