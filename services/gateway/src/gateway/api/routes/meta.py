@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,6 +24,23 @@ IMAGE_TYPES = {
     ".png": "image/png",
     ".gif": "image/gif",
 }
+
+
+def catalogue_file(root: Path, path: str) -> Path | None:
+    """``root / path`` when ``path`` names a file below ``root`` by its parts alone, else None.
+
+    The request path is checked lexically (relative, no ``..``), not its resolved target: links
+    that the operator placed inside the catalogue (the demo's ``images/`` points to a shared
+    folder) are followed, while a request can only walk down from ``root``.
+    """
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or not rel.parts or any(p == ".." or "\\" in p for p in rel.parts):
+        return None
+    target = root.joinpath(*rel.parts)
+    try:
+        return target if target.is_file() else None
+    except (OSError, ValueError):  # a NUL byte, a name too long, a loop of links
+        return None
 
 
 @router.get("/v1/models", response_model=list[ModelOut], responses=ERRORS)
@@ -65,15 +83,9 @@ async def image(path: str, services: ServicesDep) -> FileResponse:
     root = services.settings.catalog_dir
     if root is None:
         raise NotFound("no catalogue directory configured")
-    base = root.resolve()
-    try:
-        target = (base / path).resolve()
-    except (OSError, ValueError) as exc:
-        raise NotFound("no such image") from exc
-    if not target.is_relative_to(base) or target.suffix.lower() not in IMAGE_TYPES:
+    target = catalogue_file(root, path)
+    if target is None or target.suffix.lower() not in IMAGE_TYPES:
         raise NotFound("no such image")  # traversal and non-images look the same as absent
-    if not target.is_file():
-        raise NotFound("no such image")
     return FileResponse(
         target,
         media_type=IMAGE_TYPES[target.suffix.lower()],
