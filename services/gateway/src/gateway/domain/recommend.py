@@ -7,8 +7,9 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from gateway.domain import routing
 from gateway.domain.images import check_image_async, check_size
 from gateway.domain.keys import content_hash, search_key
 from gateway.domain.ports import Cache, Embedder, VectorStore
@@ -41,6 +42,7 @@ class Recommender:
     max_pixels: int = 25_000_000
     decode_timeout_s: float = 2.0
     generation_ttl_s: float = 1.0  # how long a looked-up index generation is trusted
+    route_vote_k: int = routing.VOTE_K  # uploads without a catalogue: hits that vote
     clock: Callable[[], float] = time.monotonic
     _generations_seen: dict[str, tuple[float, Gen | None]] = field(
         default_factory=dict, init=False, repr=False
@@ -152,15 +154,16 @@ class Recommender:
             )
         with timings.stage("embed"):
             (vector,) = await self.embedder.embed(model, [image])
-        best: tuple[str, SearchOutcome] | None = None
+        depth = k if len(gens) == 1 else max(k, self.route_vote_k)
+        outcomes: dict[str, SearchOutcome] = {}
         for name in gens:
             with timings.stage("search"):
-                outcome = await self.store.search(index_name(name, model), vector, k, filters)
-            top = outcome.hits[0].score if outcome.hits else float("-inf")
-            if best is None or top > (best[1].hits[0].score if best[1].hits else float("-inf")):
-                best = (name, outcome)
-        assert best is not None
-        chosen, outcome = best
+                outcomes[name] = await self.store.search(
+                    index_name(name, model), vector, depth, filters
+                )
+        chosen = next(iter(gens)) if len(gens) == 1 else routing.vote(outcomes, self.route_vote_k)
+        outcome = outcomes[chosen]
+        outcome = replace(outcome, hits=outcome.hits[:k])
         result = Recommendations(
             items=outcome.hits,
             catalogue=chosen,
