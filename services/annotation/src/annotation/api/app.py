@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from sqlalchemy.exc import OperationalError
 
@@ -62,7 +63,13 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(title="fashionrec annotation", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc assets come from the app itself (fastapi-offline), never from a CDN.
+    app = FastAPIOffline(
+        title="fashionrec annotation",
+        version="0.1.0",
+        lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # the validator badge calls out
+    )
     app.state.settings = settings
     app.state.repo = repo
     app.state.service = service
