@@ -1,4 +1,5 @@
-"""Untrusted image bytes: allow-listed formats, a pixel limit, decoding off the event loop."""
+"""Untrusted image bytes: allow-listed formats, a pixel limit, EXIF orientation applied, decoding
+off the event loop."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import asyncio
 import io
 import warnings
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gateway.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 
 # What the embedder's graph decodes natively; WebP is accepted and re-encoded as PNG.
 NATIVE_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP"})
 ALLOWED_FORMATS = NATIVE_FORMATS | {"WEBP"}
+ORIENTATION = 0x0112  # EXIF tag: how to turn the stored pixels to view the photo
+PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
 
 
 def check_size(data: bytes, max_bytes: int) -> None:
@@ -34,16 +37,33 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
                 if width * height > max_pixels:
                     raise PayloadTooLarge(f"image has more than {max_pixels} pixels")
                 img.load()  # a full decode catches truncated or corrupt files here
-                if img.format in NATIVE_FORMATS:
+                turned = img.getexif().get(ORIENTATION, 1) not in (0, 1)
+                if img.format in NATIVE_FORMATS and not turned:
                     return data
-                out = io.BytesIO()
-                img.convert("RGBA" if "A" in img.getbands() else "RGB").save(out, "PNG")
-                return out.getvalue()
+                return _reencode(img, upright=turned)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         allowed = sorted(ALLOWED_FORMATS)
         raise UnsupportedMedia(f"not an image in an allowed format {allowed}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"corrupt image: {exc}") from exc
+
+
+def _reencode(img: Image.Image, *, upright: bool) -> bytes:
+    """WebP, or a photo stored turned (phones tag portrait shots "rotate 90"), as bytes that any
+    embedder decodes upright: the pixels turned as the EXIF tag says, and no tag left to apply
+    twice. A JPEG stays a JPEG so that a phone photo does not grow tenfold as PNG (quality 95,
+    colour not subsampled a second time); anything else becomes a lossless PNG."""
+    source = img.format
+    if upright:
+        img = ImageOps.exif_transpose(img)
+    out = io.BytesIO()
+    if source == "JPEG":
+        img.save(out, "JPEG", quality=95, subsampling=0)
+        return out.getvalue()
+    if img.mode not in PNG_MODES:
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    img.save(out, "PNG")
+    return out.getvalue()
 
 
 async def check_image_async(
