@@ -1,8 +1,9 @@
 """In-graph image preprocessing for exported models: bytes -> RGB float 0..255, square, resized.
 
-Mirrors :func:`embedder.data.images.preprocess_pil` (any mode to RGB with alpha composited on
-white, centre-pad to a square on white, bilinear antialiased resize) so that the served embedding
-matches the one computed during evaluation from PIL images.
+Mirrors :func:`embedder.data.images.preprocess_pil` (EXIF orientation, any mode to RGB with
+alpha composited on white, centre-pad to a square on white, bilinear antialiased resize) so that
+the served embedding matches the one computed during evaluation from PIL images, and a phone
+photo tagged "rotate 90" is embedded upright.
 """
 
 from __future__ import annotations
@@ -10,6 +11,97 @@ from __future__ import annotations
 import tensorflow as tf
 
 WHITE = 255.0
+# A JPEG's EXIF segment comes before the image data, after at most a JFIF APP0 (which may hold a
+# thumbnail of up to 64 KiB): the IFD0 entries read below lie within this prefix.
+EXIF_SCAN_BYTES = 2 * 65536 + 1024
+MAX_SEGMENTS = 16
+MAX_ENTRIES = 64
+ORIENTATION_TAG = 0x0112
+SHORT = 3
+
+
+def _u16(data: tf.Tensor, at: tf.Tensor, little: tf.Tensor) -> tf.Tensor:
+    first, second = tf.gather(data, at), tf.gather(data, at + 1)
+    return tf.where(little, second * 256 + first, first * 256 + second)
+
+
+def _u32(data: tf.Tensor, at: tf.Tensor, little: tf.Tensor) -> tf.Tensor:
+    first, second = _u16(data, at, little), _u16(data, at + 2, little)
+    return tf.where(little, second * 65536 + first, first * 65536 + second)
+
+
+def exif_orientation(encoded: tf.Tensor) -> tf.Tensor:
+    """EXIF Orientation (1..8, int32) of a JPEG; 1 when absent or invalid, and for other formats.
+
+    Walks the JPEG marker segments up to the image data with string and gather ops only, so
+    TF Serving needs no custom op. Reads are clamped to the scanned prefix plus zero padding, so
+    no file, however malformed, makes the graph fail here.
+    """
+    head = tf.strings.substr(encoded, 0, EXIF_SCAN_BYTES)
+    raw = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+    size = tf.size(raw, out_type=tf.int64)
+    data = tf.concat([raw, tf.zeros([EXIF_SCAN_BYTES + 16 - size], tf.int64)], 0)
+    big_endian = tf.constant(False)
+
+    def clamp(at: tf.Tensor) -> tf.Tensor:
+        return tf.clip_by_value(at, 0, EXIF_SCAN_BYTES)
+
+    def walking(pos: tf.Tensor, tiff: tf.Tensor) -> tf.Tensor:
+        at = clamp(pos)
+        marker = data[at + 1]
+        return tf.reduce_all(
+            tf.stack(
+                [
+                    tiff < 0,
+                    pos + 4 <= size,
+                    tf.equal(data[at], 0xFF),
+                    tf.not_equal(marker, 0xDA),  # start of scan: the image data follows
+                    tf.not_equal(marker, 0xD9),
+                ]
+            )
+        )
+
+    def step(pos: tf.Tensor, tiff: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        at = clamp(pos)
+        exif = tf.reduce_all(
+            tf.stack(
+                [tf.equal(data[at + 1], 0xE1)]
+                + [tf.equal(data[at + 4 + i], c) for i, c in enumerate(b"Exif\0\0")]
+            )
+        )
+        length = tf.maximum(_u16(data, at + 2, big_endian), 2)
+        return pos + 2 + length, tf.where(exif, pos + 10, tiff)  # TIFF header after "Exif\0\0"
+
+    start = (tf.constant(2, tf.int64), tf.constant(-1, tf.int64))
+    _, tiff = tf.while_loop(walking, step, start, maximum_iterations=MAX_SEGMENTS)
+    at = clamp(tiff)
+    little = tf.logical_and(tf.equal(data[at], 0x49), tf.equal(data[at + 1], 0x49))  # "II"
+    ifd = clamp(at + _u32(data, at + 4, little))
+    count = tf.minimum(_u16(data, ifd, little), MAX_ENTRIES)
+    entries = clamp(ifd + 2 + 12 * tf.range(count, dtype=tf.int64))
+    is_orientation = tf.logical_and(
+        tf.equal(_u16(data, entries, little), ORIENTATION_TAG),
+        tf.equal(_u16(data, entries + 2, little), SHORT),
+    )
+    value = tf.reduce_max(tf.where(is_orientation, _u16(data, entries + 8, little), 0))
+    is_jpeg = tf.logical_and(tf.equal(data[0], 0xFF), tf.equal(data[1], 0xD8))
+    valid = tf.reduce_all(tf.stack([is_jpeg, tiff >= 0, value >= 1, value <= 8]))
+    return tf.cast(tf.where(valid, value, 1), tf.int32)
+
+
+def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """[H, W, C] as displayed for an EXIF orientation (what PIL's ``exif_transpose`` does)."""
+    branches = [
+        lambda: image,  # 1: upright
+        lambda: tf.image.flip_left_right(image),  # 2: mirrored
+        lambda: tf.image.rot90(image, 2),  # 3: upside down
+        lambda: tf.image.flip_up_down(image),  # 4: mirrored upside down
+        lambda: tf.image.transpose(image),  # 5: transposed
+        lambda: tf.image.rot90(image, 3),  # 6: turn 90 degrees clockwise to view
+        lambda: tf.image.rot90(tf.image.transpose(image), 2),  # 7: transverse
+        lambda: tf.image.rot90(image, 1),  # 8: turn 90 degrees counter-clockwise to view
+    ]
+    return tf.switch_case(tf.clip_by_value(orientation - 1, 0, 7), branches)
 
 
 def _to_rgb(image: tf.Tensor) -> tf.Tensor:
@@ -46,7 +138,7 @@ def pad_to_square(image: tf.Tensor) -> tf.Tensor:
 
 
 def decode_and_preprocess(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """One encoded JPEG/PNG/GIF/BMP string -> float32 [size, size, 3] RGB in 0..255.
+    """One encoded JPEG/PNG/GIF/BMP string -> float32 [size, size, 3] RGB in 0..255, upright.
 
     Non-images fail with TensorFlow's "Unknown image file format" InvalidArgumentError, which the
     server reports to the client as a 400.
@@ -55,6 +147,7 @@ def decode_and_preprocess(encoded: tf.Tensor, size: int) -> tf.Tensor:
         tf.strings.length(encoded), 0, message="empty image bytes: expected JPEG/PNG/GIF/BMP"
     )
     image = tf.io.decode_image(encoded, channels=0, expand_animations=False, dtype=tf.uint8)
+    image = apply_orientation(image, exif_orientation(encoded))
     image = _to_rgb(image)
     image = pad_to_square(image)
     image = tf.image.resize(image, [size, size], method="bilinear", antialias=True)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from embedder.data.images import load_image, pad_to_square, to_rgb
 from embedder.errors import CorruptImageError, ImageTooLargeError
-from embedder.tf_preprocess import decode_and_preprocess
+from embedder.tf_preprocess import decode_and_preprocess, exif_orientation
 
 SIZE = 16
 
@@ -139,3 +139,72 @@ def test_in_graph_preprocessing_matches_pil(image: Image.Image, fmt: str) -> Non
 def test_in_graph_rejects_non_images() -> None:
     with pytest.raises(tf.errors.InvalidArgumentError, match="image"):
         decode_and_preprocess(tf.constant(b"not an image"), SIZE)
+
+
+def _tagged_jpeg(image: Image.Image, orientation: int | None) -> bytes:
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    return encode(image, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def _photo(width: int = 48, height: int = 24) -> Image.Image:
+    """Landscape, with no symmetry: a turned or mirrored copy differs everywhere."""
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([x * 255 // width, y * 255 // height, (x * y) % 256], axis=-1)
+    return Image.fromarray(pixels.astype(np.uint8))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_in_graph_exif_orientation_matches_pil(orientation: int) -> None:
+    data = _tagged_jpeg(_photo(), orientation)
+    assert int(exif_orientation(tf.constant(data))) == orientation
+    pil = load_image(data, 24).astype(np.float32)
+    graph = decode_and_preprocess(tf.constant(data), 24).numpy()
+    assert np.abs(graph - pil).mean() < 3.0, np.abs(graph - pil).mean()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n",
+        b"\xff\xd8",
+        b"\xff\xd8\xff\xe1\xff\xffExif\x00\x00MM\x00*\xff\xff\xff\xff",  # IFD offset past the end
+        b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff",  # 65535 entries
+        b"\xff\xd8" + b"\xff\xe0\x00\x02" * 40,  # more segments than are walked
+    ],
+)
+def test_exif_orientation_of_malformed_or_other_files_is_upright(data: bytes) -> None:
+    assert int(exif_orientation(tf.constant(data))) == 1
+
+
+def test_exif_orientation_big_endian_after_a_jfif_segment() -> None:
+    plain = encode(_photo(), "JPEG", quality=95)
+    assert plain[2:4] == b"\xff\xe0"  # Pillow writes JFIF APP0 first
+    app0_end = 4 + int.from_bytes(plain[4:6], "big")
+    ifd = (1).to_bytes(2, "big") + bytes.fromhex("0112 0003 00000001 0006 0000") + bytes(4)
+    exif = b"Exif\x00\x00MM\x00*" + (8).to_bytes(4, "big") + ifd
+    app1 = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
+    data = plain[:app0_end] + app1 + plain[app0_end:]
+    assert Image.open(io.BytesIO(data)).getexif()[0x0112] == 6
+    assert int(exif_orientation(tf.constant(data))) == 6
+
+
+def test_served_embedding_of_a_turned_phone_photo_is_the_upright_one(tmp_path) -> None:
+    """Orientation 6 (as phones save portrait shots): embedded as the photo turned upright."""
+    from embedder.export import SIGNATURE, export_model
+    from embedder.models import build_gan, embedding_extractor
+
+    extractor = embedding_extractor(build_gan("dcgan", image_size=16))
+    version = export_model(
+        extractor, input_size=16, model_base=tmp_path, name="dcgan", warmup=False
+    )
+    serve = tf.saved_model.load(str(version)).signatures[SIGNATURE]
+    photo = _photo()
+    tagged = _tagged_jpeg(photo, 6)
+    upright = encode(photo.transpose(Image.Transpose.ROTATE_270), "JPEG", quality=95)
+    untagged = _tagged_jpeg(photo, None)
+    out = serve(images=tf.constant([tagged, upright, untagged]))["embedding"].numpy()
+    same = float(np.abs(out[0] - out[1]).max())
+    ignored = float(np.abs(out[0] - out[2]).max())  # what serving returned before the fix
+    assert same < 0.02 and ignored > 10 * same, (same, ignored)
