@@ -1,10 +1,12 @@
 """`make demo`: run the whole system locally on a sample catalogue.
 
 Steps: pick the catalogue (CATALOG_DIR), take a stratified sample, train a short
-InfoGAN run or reuse the one trained before (exporting a newer checkpoint as a new
-version), export the ImageNet baselines that have real weights, start every
-service under one supervisor, index the sample, print the URLs, and keep training
-in the background so the next `make demo` serves a better model. Ctrl-C stops all.
+InfoGAN run or reuse the one trained before (exporting a newer checkpoint, also one of a
+background run stopped with Ctrl-C, as a new version), export the ImageNet baselines that
+have real weights, start every service of fashionrec_common.system under one supervisor,
+index the sample, print the URLs, and keep training in the background so the next
+`make demo` serves a better model. Ctrl-C stops all. The end-to-end tests run these same
+steps (prepare, local_system, index_catalog) on a tiny catalogue.
 """
 
 from __future__ import annotations
@@ -14,20 +16,29 @@ import csv
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
-from fashionrec_common.supervisor import Supervisor, http_ok, tcp_open
+from fashionrec_common.supervisor import Supervisor
+from fashionrec_common.system import SERVICES, LocalSystem, default_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 DEFAULT_CATALOG = ROOT.parent / "shared" / "data" / "fashion-product-images-small"
+WEIGHTS = ROOT.parent / "shared" / "weights" / "imagenet"
+AVAILABLE_BASELINES = """
+import json, sys
+from embedder.baselines.registry import available
+print(json.dumps([name for name, row in available(sys.argv[1]).items() if row.available]))
+"""
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -59,15 +70,27 @@ def parse_args() -> argparse.Namespace:
         default=int(env("DEMO_BACKGROUND_EPOCHS", "10")),
         help="keep training in the background up to this many epochs; 0 = off",
     )
-    parser.add_argument("--gateway-port", type=int, default=int(env("GATEWAY_PORT", "8080")))
-    parser.add_argument("--annotation-port", type=int, default=int(env("ANNOTATION_PORT", "8090")))
-    parser.add_argument("--embedder-rest-port", type=int, default=8501)
-    parser.add_argument("--embedder-grpc-port", type=int, default=8500)
-    parser.add_argument("--vector-search-port", type=int, default=50051)
     parser.add_argument(
-        "--check", action="store_true", help="start, index, check every health endpoint, then exit"
+        "--baselines",
+        default=env("DEMO_BASELINES", "available"),
+        help="ImageNet baselines to serve beside the InfoGAN: 'available' (every one whose "
+        "weights are here, see `python -m embedder.baselines list`), a comma list, or 'none' "
+        "(env DEMO_BASELINES)",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        metavar="SERVICE.NAME=N",
+        help="move one port, e.g. --port gateway.http=9080 (default: the ports of "
+        "fashionrec_common.system, the same as deploy/)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="start, index, check every service is ready, then exit"
+    )
+    args = parser.parse_args(argv)
+    args.catalog, args.var = args.catalog.resolve(), args.var.resolve()
+    return args
 
 
 def say(message: str) -> None:
@@ -116,15 +139,48 @@ def run_dir(args: argparse.Namespace) -> Path:
     return args.var / "runs" / "demo-infogan"
 
 
+def newest_checkpoint(run: Path) -> tuple[int, Path] | None:
+    """Step and path of the run's newest checkpoint, from TensorFlow's ``checkpoints/checkpoint``
+    index (rewritten after every save, so it also covers a run stopped before run.json)."""
+    index = run / "checkpoints" / "checkpoint"
+    if not index.exists():
+        return None
+    found = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', index.read_text(), re.MULTILINE)
+    if found is None:
+        return None
+    path = run / "checkpoints" / found.group(1)  # an absolute path stays absolute
+    step = re.search(r"-(\d+)$", path.name)
+    if step is None or not path.with_name(path.name + ".index").exists():
+        return None
+    return int(step.group(1)), path
+
+
+def checkpoint_view(run: Path, summary: dict[str, object], step: int, checkpoint: Path) -> Path:
+    """A folder beside ``run`` that `embedder.improve export --run` reads as a run whose chosen
+    checkpoint is ``checkpoint``: export takes the checkpoint named in run.json, and run.json
+    is written only when a run finishes. Nothing is written into ``run`` itself."""
+    view = run.with_name(f"{run.name}@{checkpoint.name}")
+    view.mkdir(exist_ok=True)
+    chosen = {**summary, "steps": step, "checkpoint": str(checkpoint.resolve())}
+    (view / "run.json").write_text(json.dumps(chosen, indent=2))
+    split = view / "split.json"
+    if not split.exists():
+        split.symlink_to((run / "split.json").resolve())
+    return view
+
+
 def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> None:
-    """Reuse the exported InfoGAN; export a newer finished run as a new version; else train."""
+    """Reuse the exported InfoGAN; export a newer checkpoint (of a finished run, or of a
+    background run stopped with Ctrl-C) as a new version; with no run yet, train first."""
     rdir = run_dir(args)
     exported = models / "infogan"
     run_json = rdir / "run.json"
     state = json.loads(run_json.read_text()) if run_json.exists() else {}
     marker = exported / "exported_step.txt"
     exported_step = int(marker.read_text()) if marker.exists() else -1
-    if latest_version(exported) is not None and state.get("steps", -1) <= exported_step:
+    newest = newest_checkpoint(rdir) if state else None
+    trained = max(state.get("steps", -1), newest[0] if newest else -1)
+    if latest_version(exported) is not None and trained <= exported_step:
         say(f"reusing InfoGAN version {latest_version(exported)} (step {exported_step})")
         return
     if not state:
@@ -133,25 +189,75 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
         run([PY, "-m", "embedder", "train", "--catalog", catalog, "--out", rdir,
              "--max-steps", args.train_steps, "--image-size", "64"])  # fmt: skip
         state = json.loads(run_json.read_text())
+        newest = newest_checkpoint(rdir)
+    source, step = rdir, int(state.get("steps", 0))
+    if newest is not None and newest[0] > step:
+        say(f"the background run stopped at step {newest[0]} (run.json: step {step});")
+        say(f"exporting its newest checkpoint {newest[1].name}")
+        source, step = checkpoint_view(rdir, state, *newest), newest[0]
     # The default head (pooled conv5 + PCA-whitening, label-free) won in docs/evaluation.md.
-    run([PY, "-m", "embedder.improve", "export", "--run", rdir, "--head", "pool5-pca",
+    run([PY, "-m", "embedder.improve", "export", "--run", source, "--head", "pool5-pca",
          "--model-base", models, "--name", "infogan"])  # fmt: skip
-    marker.write_text(str(state.get("steps", 0)))
+    marker.write_text(str(step))
 
 
-def export_baselines(models: Path) -> list[str]:
-    """Export the ImageNet baselines that have real weights here (MobileNetV2 first)."""
-    weights = ROOT.parent / "shared" / "weights" / "imagenet"
-    names = []
-    for name in ("mobilenet_v2",):
+def available_baselines() -> list[str]:
+    """Baselines with real ImageNet weights here (a child process: it imports TensorFlow)."""
+    out = subprocess.run(  # noqa: S603
+        [PY, "-c", AVAILABLE_BASELINES, str(WEIGHTS)],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    ).stdout  # fmt: skip
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+def export_baselines(models: Path, wanted: str) -> list[str]:
+    """Export the baselines to serve (``--baselines``) that are not exported yet."""
+    if wanted == "none":
+        return []
+    if wanted == "available":
+        names = available_baselines()
+        say(f"ImageNet baselines with weights here: {', '.join(names) or 'none'}")
+    else:
+        names = [n.strip() for n in wanted.split(",") if n.strip()]
+    for name in names:
         if latest_version(models / name) is None:
-            if not weights.exists():
-                say(f"skipping {name}: no ImageNet weights at {weights}")
-                continue
             run([PY, "-m", "embedder.baselines", "export", "--name", name,
-                 "--model-base", models, "--weights-dir", weights])  # fmt: skip
-        names.append(name)
+                 "--model-base", models, "--weights-dir", WEIGHTS])  # fmt: skip
     return names
+
+
+def prepare(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """Sample the catalogue, train or reuse the InfoGAN, export the baselines: (the catalogue
+    to serve, the model names to index)."""
+    models = args.var / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    catalog = sample_catalog(args.catalog, args.var / "demo-catalog", args.sample)
+    train_or_reuse(args, args.catalog, models)  # train on the whole catalogue
+    return catalog, ["infogan", *export_baselines(models, args.baselines)]
+
+
+def local_system(
+    args: argparse.Namespace, catalog: Path, ports: dict[str, dict[str, int]] | None = None
+) -> LocalSystem:
+    """The demo's system: state in ``--var``, the ports of the description (or ``--port``)."""
+    if ports is None:
+        ports = default_ports()
+        for move in args.port:
+            where, _, number = move.partition("=")
+            service, _, name = where.partition(".")
+            if name not in ports.get(service, {}):
+                raise SystemExit(f"--port {move}: no port {where} in fashionrec_common.system")
+            ports[service][name] = int(number)
+    env = os.environ.get
+    return LocalSystem(
+        models=args.var / "models",
+        catalog=catalog,
+        state=args.var,
+        ports=ports,
+        api_key=env("GATEWAY_API_KEYS", "demo-key"),
+        vote_secret=env("FASHIONREC_VOTE_TOKEN_SECRET", "demo-only-vote-token-secret"),
+        admin_key=env("ANNOTATION_ADMIN_KEY", "demo-admin"),
+    )
 
 
 def main() -> int:
@@ -162,55 +268,17 @@ def main() -> int:
         say("labels.csv (columns path, category, class, product_id, ...), e.g.")
         say("  make demo CATALOG_DIR=/data/my-shop  (see README, 'Your own catalogue')")
         return 2
-    models = args.var / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    catalog = sample_catalog(args.catalog, args.var / "demo-catalog", args.sample)
-    train_or_reuse(args, args.catalog, models)  # train on the whole catalogue
-    model_names = ["infogan", *export_baselines(models)]
-    secret = os.environ.get("FASHIONREC_VOTE_TOKEN_SECRET", "demo-only-vote-token-secret")
-    api_key = os.environ.get("GATEWAY_API_KEYS", "demo-key")
-    gateway_url = f"http://127.0.0.1:{args.gateway_port}"
-    env = {
-        "GATEWAY_EMBEDDER_URL": f"http://127.0.0.1:{args.embedder_rest_port}",
-        "GATEWAY_VECTOR_SEARCH_SHARDS": f"127.0.0.1:{args.vector_search_port}",
-        "GATEWAY_ANNOTATION_URL": f"http://127.0.0.1:{args.annotation_port}",
-        "GATEWAY_CATALOG_DIR": str(catalog),
-        "GATEWAY_API_KEYS": api_key,
-        "GATEWAY_VOTE_TOKEN_SECRET": secret,
-        "GATEWAY_PORT": str(args.gateway_port),
-        "GATEWAY_CORS_ORIGINS": f"http://127.0.0.1:{args.annotation_port}",
-        "ANNOTATION_VOTE_TOKEN_SECRET": secret,
-        "ANNOTATION_DATABASE_URL": f"sqlite:///{args.var / 'annotation.db'}",
-        "ANNOTATION_GATEWAY_PUBLIC_URL": gateway_url,
-        "ANNOTATION_ADMIN_KEY": os.environ.get("ANNOTATION_ADMIN_KEY", "demo-admin"),
-        "ANNOTATION_PORT": str(args.annotation_port),
-    }
-    os.environ.update(env)
+    catalog, model_names = prepare(args)
+    system = local_system(args, catalog)
     with Supervisor() as sup:
-        embedder = sup.start("embedder", [PY, "-m", "embedder.serving",
-                             "--port", str(args.embedder_grpc_port),
-                             "--rest_api_port", str(args.embedder_rest_port),
-                             "--model_config_file", str(models / "models.config"),
-                             "--enable_batching"])  # fmt: skip
-        vsearch = sup.start("vector-search", [PY, "-m", "vector_search",
-                            "--port", str(args.vector_search_port),
-                            "--data-dir", str(args.var / "vector-search")])  # fmt: skip
-        annotation = sup.start("annotation", [PY, "-m", "annotation"])
-        gateway = sup.start("gateway", [PY, "-m", "gateway"])
-        rest = f"http://127.0.0.1:{args.embedder_rest_port}"
-        sup.wait_until(embedder, lambda: all(http_ok(f"{rest}/v1/models/{m}") for m in model_names))
-        sup.wait_until(vsearch, lambda: tcp_open("127.0.0.1", args.vector_search_port))
-        sup.wait_until(
-            annotation, lambda: http_ok(f"http://127.0.0.1:{args.annotation_port}/healthz")
-        )
-        sup.wait_until(gateway, lambda: http_ok(f"{gateway_url}/healthz"))
-        index_catalog(args, catalog, model_names)
-        say(f"shop and annotation UI:  http://127.0.0.1:{args.annotation_port}/")
-        say(f"gateway REST + OpenAPI:  {gateway_url}/docs")
-        say(f"annotator token for /annotate: {demo_annotator(args)}")
+        system.start_all(sup)
+        index_catalog(args, system, model_names)
+        say(f"shop and annotation UI:  {system.url('annotation')}/")
+        say(f"gateway REST + OpenAPI:  {system.url('gateway')}/docs")
+        say(f"annotator token for /annotate: {demo_annotator(args, system)}")
         say("more annotators: .venv/bin/python -m annotation add-annotator NAME")
         if args.check:
-            return check_health(args, gateway_url)
+            return check_ready(system)
         if args.background_epochs:
             sup.start("trainer", ["nice", "-n", "10", PY, "-m", "embedder", "train",
                       "--catalog", str(args.catalog), "--out", str(run_dir(args)),
@@ -226,43 +294,37 @@ def main() -> int:
             return 0
 
 
-def demo_annotator(args: argparse.Namespace) -> str:
+def demo_annotator(args: argparse.Namespace, system: LocalSystem) -> str:
     """A sign-in token for the annotator page, created once and kept in var/."""
     saved = args.var / "demo-annotator-token.txt"
     if not saved.exists():
         made = subprocess.run(  # noqa: S603
             [PY, "-m", "annotation", "add-annotator", f"demo-{int(time.time())}"],
             check=True, capture_output=True, text=True, cwd=ROOT,
+            env=system.environ("annotation"),
         )  # fmt: skip
         saved.write_text(made.stdout.strip().splitlines()[-1])
     return saved.read_text().strip()
 
 
-def index_catalog(args: argparse.Namespace, catalog: Path, model_names: list[str]) -> None:
+def index_catalog(args: argparse.Namespace, system: LocalSystem, model_names: list[str]) -> None:
     """Embed and upsert the sample with each model, unless that exact state is indexed."""
     marker = args.var / "indexed.json"
-    versions = {m: latest_version(args.var / "models" / m) for m in model_names}
-    wanted = {"catalog": str(catalog), "sample": args.sample, "versions": versions}
+    versions = {m: latest_version(system.models / m) for m in model_names}
+    wanted = {"catalog": str(system.catalog), "sample": args.sample, "versions": versions}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         say("index is up to date with the exported models; not re-indexing")
         return
-    run([PY, "-m", "gateway", "ingest", "--catalog", catalog, "--models", ",".join(model_names),
-         "--embedder-url", os.environ["GATEWAY_EMBEDDER_URL"],
-         "--shards", os.environ["GATEWAY_VECTOR_SEARCH_SHARDS"]])  # fmt: skip
+    run([PY, "-m", "gateway", "ingest", "--catalog", system.catalog,
+         "--models", ",".join(model_names), "--embedder-url", system.url("embedder"),
+         "--shards", system.address("vector-search")])  # fmt: skip
     marker.write_text(json.dumps(wanted))
 
 
-def check_health(args: argparse.Namespace, gateway_url: str) -> int:
-    urls = {
-        "embedder": f"http://127.0.0.1:{args.embedder_rest_port}/v1/models/infogan",
-        "gateway": f"{gateway_url}/healthz",
-        "gateway ready": f"{gateway_url}/readyz",
-        "annotation": f"http://127.0.0.1:{args.annotation_port}/healthz",
-    }
-    bad = [name for name, url in urls.items() if not http_ok(url, timeout_s=5)]
-    if not tcp_open("127.0.0.1", args.vector_search_port):
-        bad.append("vector-search")
-    say("health: " + ("all ok" if not bad else "FAILED: " + ", ".join(bad)))
+def check_ready(system: LocalSystem) -> int:
+    """Every service's readiness probe, as the description defines it."""
+    bad = [s.name for s in SERVICES if not system.ready(s.name)]
+    say("ready: " + ("all" if not bad else "NOT " + ", ".join(bad)))
     return 1 if bad else 0
 
 

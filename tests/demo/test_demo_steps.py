@@ -1,0 +1,101 @@
+"""scripts/demo.py's decisions that need no TensorFlow: newest checkpoint, export source,
+baselines to serve, ports. (tests/e2e runs the demo's steps for real.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from fashionrec_common.system import default_ports
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL = ["mobilenet", "mobilenet_v2", "efficientnet_lite0"]  # with weights in ../shared
+
+
+@pytest.fixture(scope="module")
+def demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fashionrec_demo", ROOT / "scripts" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_run(run: Path, steps: list[int], newest: int | None = None) -> None:
+    """A run folder as `embedder train` leaves it: checkpoints/ with TF's index file."""
+    ckpts = run / "checkpoints"
+    ckpts.mkdir(parents=True)
+    for step in steps:
+        (ckpts / f"ckpt-{step}.index").write_bytes(b"")
+        (ckpts / f"ckpt-{step}.data-00000-of-00001").write_bytes(b"")
+    newest = steps[-1] if newest is None else newest
+    (ckpts / "checkpoint").write_text(
+        f'model_checkpoint_path: "ckpt-{newest}"\n'
+        + "".join(f'all_model_checkpoint_paths: "ckpt-{s}"\n' for s in steps)
+    )
+    (run / "split.json").write_text("{}")
+
+
+def test_newest_checkpoint_comes_from_the_index_file(demo: ModuleType, tmp_path: Path) -> None:
+    assert demo.newest_checkpoint(tmp_path) is None
+    fake_run(tmp_path, [1100, 1200, 1300])
+    assert demo.newest_checkpoint(tmp_path) == (1300, tmp_path / "checkpoints" / "ckpt-1300")
+
+
+def test_a_half_written_checkpoint_is_not_taken(demo: ModuleType, tmp_path: Path) -> None:
+    fake_run(tmp_path, [100], newest=200)  # index names ckpt-200, its files are not there
+    assert demo.newest_checkpoint(tmp_path) is None
+
+
+def test_checkpoint_view_points_export_at_the_checkpoint(demo: ModuleType, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "demo-infogan"
+    fake_run(run, [200, 1300])
+    summary = {"config": {"model": "infogan"}, "steps": 150, "checkpoint": "checkpoints/ckpt-150"}
+    before = sorted(p.name for p in run.rglob("*"))
+    view = demo.checkpoint_view(run, summary, 1300, run / "checkpoints" / "ckpt-1300")
+    assert sorted(p.name for p in run.rglob("*")) == before, "nothing written into the run"
+    chosen = json.loads((view / "run.json").read_text())
+    assert chosen["steps"] == 1300 and chosen["config"] == summary["config"]
+    # embedder.train.load_trained restores RUN / checkpoint: an absolute path wins.
+    assert view / chosen["checkpoint"] == (run / "checkpoints" / "ckpt-1300").resolve()
+    assert (view / "split.json").resolve() == (run / "split.json").resolve()
+
+
+@pytest.mark.parametrize(
+    ("wanted", "exported", "served"),
+    [
+        ("available", ["mobilenet", "efficientnet_lite0"], ALL),
+        ("mobilenet", ["mobilenet"], ["mobilenet"]),
+        ("none", [], []),
+    ],
+)
+def test_baselines_served_are_those_with_weights(
+    demo: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wanted: str,
+    exported: list[str],
+    served: list[str],
+) -> None:
+    (tmp_path / "mobilenet_v2" / "1").mkdir(parents=True)  # exported by an earlier demo
+    commands: list[list[str]] = []
+    monkeypatch.setattr(demo, "run", lambda argv: commands.append([str(a) for a in argv]))
+    monkeypatch.setattr(demo, "available_baselines", lambda: list(ALL))
+    assert demo.export_baselines(tmp_path, wanted) == served
+    assert [c[c.index("--name") + 1] for c in commands] == exported
+
+
+def test_ports_default_to_the_description_and_move_one_by_one(
+    demo: ModuleType, tmp_path: Path
+) -> None:
+    args = demo.parse_args(["--var", str(tmp_path), "--port", "gateway.http=9080"])
+    system = demo.local_system(args, tmp_path / "catalog")
+    assert system.port("gateway") == 9080
+    assert system.port("annotation") == default_ports()["annotation"]["http"]
+    assert system.state == tmp_path and system.models == tmp_path / "models"
+    with pytest.raises(SystemExit, match="gateway.web"):
+        demo.local_system(demo.parse_args(["--port", "gateway.web=1"]), tmp_path)
