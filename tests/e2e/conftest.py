@@ -1,37 +1,41 @@
-"""The whole system as processes, as `make demo` runs it, on a tiny catalogue.
+"""The whole system as processes, started the way `make demo` starts it, on a tiny catalogue.
 
-A real InfoGAN is trained for a few steps at 32 px through the `embedder train`
-CLI and exported, a random-weights control is exported beside it, every service
-starts under the same supervisor `make demo` uses, and the gateway's ingest CLI
-indexes the catalogue. Real photos from ../shared are used when present,
+The demo's own steps (scripts/demo.py): its sample of the catalogue (labels.csv plus an
+``images/`` link to the original photos), a short InfoGAN run through the `embedder train`
+CLI exported as the default model, every service of fashionrec_common.system on free ports,
+ingest through the gateway's CLI, an annotator made by its CLI. For speed the catalogue has
+100 photos, the run 3 steps, and the second model is a random-weights control (32 px)
+instead of the ImageNet baselines. Real photos from ../shared are used when present,
 otherwise generated ones.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from fashionrec_common.supervisor import Child, Supervisor, free_port, http_ok, tcp_open
+from fashionrec_common.supervisor import Child, Supervisor
+from fashionrec_common.system import LocalSystem, free_ports
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "fashion-product-images-small"
 CLASSES = {"shoes": ["heels", "flip_flops", "sports_shoes"], "handbags": ["handbags", "backpacks"]}
-PER_CLASS = 10
-SECRET = "e2e-vote-secret"
-ADMIN = "e2e-admin"
-API_KEY = "e2e-key"
+PER_CLASS = 20  # 80 training images: the demo's run trains with batches of 64
+TRAIN_STEPS = 3
+CONTROL = "random_infogan"
 
 
 def _synthetic(path: Path, cls_index: int, i: int) -> None:
@@ -66,7 +70,7 @@ def make_catalogue(out: Path) -> Path:
             real = [r for r in shared_rows if r["class"] == cls][:PER_CLASS]
             for i in range(PER_CLASS):
                 rel = f"images/{cls}/{1000 * (index + 1) + i}.jpg"
-                if real:
+                if len(real) == PER_CLASS:
                     src = real[i]
                     (out / rel).write_bytes((SHARED / src["path"]).read_bytes())
                     colour, title = src["base_colour"], src["product_title"]
@@ -86,100 +90,94 @@ def make_catalogue(out: Path) -> Path:
     return out
 
 
-def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
-        [str(a) for a in argv], check=True, cwd=ROOT, capture_output=True, text=True, **kwargs
-    )
+def load_demo() -> ModuleType:
+    """scripts/demo.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("fashionrec_demo", ROOT / "scripts" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass
 class System:
-    gateway: str
-    annotation: str
-    embedder: str
-    vector_search_port: int
-    gateway_grpc_port: int
-    catalog: Path
+    local: LocalSystem
     supervisor: Supervisor
-    annotator_token: str
-    env: dict[str, str]
     children: dict[str, Child]
+    annotator_token: str
+    source: Path  # the shop's own catalogue, which the demo samples
+    args: object  # the demo's parsed arguments
+
+    @property
+    def gateway(self) -> str:
+        return self.local.url("gateway")
+
+    @property
+    def annotation(self) -> str:
+        return self.local.url("annotation")
+
+    @property
+    def embedder(self) -> str:
+        return self.local.url("embedder")
+
+    @property
+    def vector_search_port(self) -> int:
+        return self.local.port("vector-search", "grpc")
+
+    @property
+    def gateway_grpc_port(self) -> int:
+        return self.local.port("gateway", "grpc")
+
+    @property
+    def catalog(self) -> Path:
+        return self.local.catalog
 
     def stop(self, name: str) -> None:
         self.supervisor.stop(self.children[name])
         self.supervisor.children.remove(self.children[name])
 
-    def start_annotation(self) -> None:
-        child = self.supervisor.start("annotation", [PY, "-m", "annotation"], env=self.env)
-        self.supervisor.wait_until(child, lambda: http_ok(f"{self.annotation}/healthz"), 60)
-        self.children["annotation"] = child
+    def start(self, name: str) -> None:
+        self.children[name] = self.local.start(self.supervisor, name, timeout_s=60)
 
     def photo(self, cls: str = "heels") -> bytes:
+        """A "new" photo of the class (resized and re-encoded), not a stored file."""
         path = next((self.catalog / "images" / cls).glob("*.jpg"))
-        image = (
-            Image.open(path).convert("RGB").resize((90, 120))
-        )  # a "new" photo, not a stored file
+        image = Image.open(path).convert("RGB").resize((90, 120))
         out = io.BytesIO()
         image.save(out, "JPEG", quality=85)
         return out.getvalue()
 
 
 @pytest.fixture(scope="session")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    work = tmp_path_factory.mktemp("system")
-    catalog = make_catalogue(work / "catalog")
-    models = work / "models"
-    run([PY, "-m", "embedder", "train", "--catalog", catalog, "--out", work / "run",
-         "--image-size", "32", "--batch-size", "8", "--max-steps", "3", "--no-progress",
-         "--test-fraction", "0.2"], timeout=600)  # fmt: skip
-    run([PY, "-m", "embedder", "export", "--run", work / "run", "--model-base", models,
-         "--name", "infogan"], timeout=600)  # fmt: skip
-    run([PY, "-m", "embedder", "export", "--random", "--model", "infogan", "--image-size", "32",
-         "--model-base", models, "--name", "random_infogan"], timeout=600)  # fmt: skip
+def demo() -> ModuleType:
+    return load_demo()
 
-    ports = {name: free_port() for name in ("rest", "grpc", "vs", "ann", "gw", "gwgrpc")}
-    gateway = f"http://127.0.0.1:{ports['gw']}"
-    annotation = f"http://127.0.0.1:{ports['ann']}"
-    embedder = f"http://127.0.0.1:{ports['rest']}"
-    env = {
-        "GATEWAY_EMBEDDER_URL": embedder,
-        "GATEWAY_VECTOR_SEARCH_SHARDS": f"127.0.0.1:{ports['vs']}",
-        "GATEWAY_ANNOTATION_URL": annotation,
-        "GATEWAY_CATALOG_DIR": str(catalog),
-        "GATEWAY_API_KEYS": API_KEY,
-        "GATEWAY_VOTE_TOKEN_SECRET": SECRET,
-        "GATEWAY_PORT": str(ports["gw"]),
-        "GATEWAY_GRPC_PORT": str(ports["gwgrpc"]),
-        "GATEWAY_CORS_ORIGINS": annotation,
-        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
-        "ANNOTATION_VOTE_TOKEN_SECRET": SECRET,
-        "ANNOTATION_DATABASE_URL": f"sqlite:///{work / 'annotation.db'}",
-        "ANNOTATION_GATEWAY_PUBLIC_URL": gateway,
-        "ANNOTATION_ADMIN_KEY": ADMIN,
-        "ANNOTATION_PORT": str(ports["ann"]),
-    }
+
+@pytest.fixture(scope="session")
+def system(demo: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    work = tmp_path_factory.mktemp("system")
+    source = make_catalogue(work / "shop")
+    args = demo.parse_args(
+        ["--catalog", str(source), "--var", str(work / "var"), "--sample", "0",
+         "--train-steps", str(TRAIN_STEPS), "--background-epochs", "0", "--baselines", "none"]
+    )  # fmt: skip
+    catalog, models = demo.prepare(args)
+    subprocess.run(
+        [PY, "-m", "embedder.improve", "export", "--random", "--head", "flat", "--image-size",
+         "32", "--catalog", str(source), "--split-from", str(demo.run_dir(args) / "split.json"),
+         "--model-base", str(args.var / "models"), "--name", CONTROL],
+        check=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    local = replace(
+        demo.local_system(args, catalog, ports=free_ports()),
+        tuning={"gateway": {"GATEWAY_RATE_LIMIT_PER_MINUTE": "0"}},
+    )
     log = (work / "services.log").open("w")
     with Supervisor(out=log, colour=False, grace_s=10) as sup:
-        emb = sup.start("embedder", [PY, "-m", "embedder.serving", "--port", str(ports["grpc"]),
-                        "--rest_api_port", str(ports["rest"]),
-                        "--model_config_file", str(models / "models.config")], env=env)  # fmt: skip
-        vs = sup.start("vector-search", [PY, "-m", "vector_search", "--port", str(ports["vs"]),
-                       "--data-dir", str(work / "vs")], env=env)  # fmt: skip
-        ann = sup.start("annotation", [PY, "-m", "annotation"], env=env)
-        gw = sup.start("gateway", [PY, "-m", "gateway"], env=env)
-        sup.wait_until(emb, lambda: http_ok(f"{embedder}/v1/models/infogan"), timeout_s=180)
-        sup.wait_until(emb, lambda: http_ok(f"{embedder}/v1/models/random_infogan"), timeout_s=60)
-        sup.wait_until(vs, lambda: tcp_open("127.0.0.1", ports["vs"]), timeout_s=60)
-        sup.wait_until(ann, lambda: http_ok(f"{annotation}/healthz"), timeout_s=60)
-        sup.wait_until(gw, lambda: http_ok(f"{gateway}/healthz"), timeout_s=60)
-        run([PY, "-m", "gateway", "ingest", "--catalog", catalog,
-             "--models", "infogan,random_infogan", "--embedder-url", embedder,
-             "--shards", f"127.0.0.1:{ports['vs']}"], timeout=600)  # fmt: skip
-        token = run([PY, "-m", "annotation", "add-annotator", "e2e-annotator"], env={
-            **__import__("os").environ, **env}).stdout.strip().splitlines()[-1]  # fmt: skip
-        children = {"embedder": emb, "vector-search": vs, "annotation": ann, "gateway": gw}
-        yield System(gateway, annotation, embedder, ports["vs"], ports["gwgrpc"], catalog, sup,
-                     token, env, children)  # fmt: skip
+        children = local.start_all(sup)
+        demo.index_catalog(args, local, [*models, CONTROL])
+        token = demo.demo_annotator(args, local)
+        yield System(local, sup, children, token, source, args)
     log.close()
 
 

@@ -141,6 +141,6 @@ def test_no_vote_is_lost_while_annotation_restarts(system, client):
         assert down.status_code == 503
         assert "error" in down.json()
     finally:
-        system.start_annotation()
+        system.start("annotation")
     assert client.post("/v1/votes", json=vote, headers=headers).status_code == 201
     assert httpx.get(f"{system.annotation}/v1/leaderboard").json()["votes"] == before + 1
