@@ -1,7 +1,8 @@
 """Gateway load test on loopback: requests/s and p50/p99 for cached and uncached search.
 
 Starts the real embedder server (a toy SavedModel with the contract signature), one
-vector-search shard and ``python -m gateway`` (Redis at REDIS_URL), ingests synthetic
+vector-search shard and ``python -m gateway`` (Redis at REDIS_URL) from the system
+description (fashionrec_common.system), ingests synthetic
 catalogue images, then drives ``POST /v1/search`` (JSON, ``image_b64``, k=10) at concurrency
 1, 8 and 32 for a fixed time per cell, with two load generators:
 
@@ -44,7 +45,8 @@ import numpy as np
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from fashionrec_common.supervisor import Supervisor, free_port, http_ok, tcp_open
+from fashionrec_common.supervisor import Supervisor
+from fashionrec_common.system import LocalSystem
 
 PY = sys.executable
 JSON = {"content-type": "application/json"}
@@ -225,48 +227,38 @@ def run_wrk(url: str, bodies: Path, script: Path, conc: int, seconds: float) -> 
 
 @contextmanager
 def stack(args: argparse.Namespace, work: Path) -> Iterator[str]:
-    """The four services on free loopback ports, catalogue ingested; yields the gateway URL."""
-    models = work / "models"
-    subprocess.run([PY, "-c", EXPORT, str(models), str(args.image_size)], check=True)
-    catalog = work / "catalog"
-    (catalog / "images").mkdir(parents=True)
-    with (catalog / "labels.csv").open("w", newline="") as fh:
+    """Embedder, vector-search and gateway of the system description on free loopback ports,
+    catalogue ingested; yields the gateway URL."""
+    system = LocalSystem.on_free_ports(
+        models=work / "models",
+        catalog=work / "catalog",
+        state=work / "state",
+        tuning={
+            "gateway": {
+                "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+                "GATEWAY_LOG_LEVEL": "WARNING",
+                "GATEWAY_CACHE_PREFIX": f"bench:{os.getpid()}:",
+                "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
+            }
+        },
+    )
+    subprocess.run([PY, "-c", EXPORT, str(system.models), str(args.image_size)], check=True)
+    (system.catalog / "images").mkdir(parents=True)
+    with (system.catalog / "labels.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "category", "class", "product_id", "base_colour", "product_title"])
         for i in range(args.items):
-            (catalog / "images" / f"{i}.jpg").write_bytes(jpeg(i, args.image_size))
+            (system.catalog / "images" / f"{i}.jpg").write_bytes(jpeg(i, args.image_size))
             writer.writerow([f"images/{i}.jpg", "shoes", "heels", i, "Black", f"Item {i}"])
-    rest, vs, gw = free_port(), free_port(), free_port()
     with Supervisor(out=(work / "children.log").open("w"), colour=False) as sup:
-        emb = sup.start("embedder", [PY, "-m", "embedder.serving", "--port", "0",
-                        "--rest_api_port", str(rest),
-                        "--model_config_file", str(models / "models.config")])  # fmt: skip
-        vsp = sup.start("vector-search", [PY, "-m", "vector_search", "--port", str(vs),
-                        "--data-dir", str(work / "vs")])  # fmt: skip
-        sup.wait_until(emb, lambda: http_ok(f"http://127.0.0.1:{rest}/v1/models/infogan"))
-        sup.wait_until(vsp, lambda: tcp_open("127.0.0.1", vs))
-        subprocess.run([PY, "-m", "gateway", "ingest", "--catalog", str(catalog), "--models",
-                        "infogan", "--embedder-url", f"http://127.0.0.1:{rest}",
-                        "--shards", f"127.0.0.1:{vs}"], check=True)  # fmt: skip
-        env = {
-            "GATEWAY_PORT": str(gw),
-            "GATEWAY_GRPC_PORT": "0",
-            "GATEWAY_EMBEDDER_URL": f"http://127.0.0.1:{rest}",
-            "GATEWAY_VECTOR_SEARCH_SHARDS": f"127.0.0.1:{vs}",
-            "GATEWAY_API_KEYS": "bench",
-            "GATEWAY_VOTE_TOKEN_SECRET": "bench",
-            "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
-            "GATEWAY_LOG_LEVEL": "WARNING",
-            "GATEWAY_CACHE_PREFIX": f"bench:{os.getpid()}:",
-            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
-        }
-        cmd = [PY, "-m", "gateway"]
-        if args.profile:  # a sampling profiler around the gateway's event loop
-            cmd = [PY, "-c", PROFILED_GATEWAY, str(args.profile)]
-        gwp = sup.start("gateway", cmd, env=env)
-        url = f"http://127.0.0.1:{gw}"
-        sup.wait_until(gwp, lambda: http_ok(f"{url}/healthz"))
-        yield url
+        system.start_all(sup, ["embedder", "vector-search"])
+        subprocess.run([PY, "-m", "gateway", "ingest", "--catalog", str(system.catalog),
+                        "--models", "infogan", "--embedder-url", system.url("embedder"),
+                        "--shards", system.address("vector-search")], check=True)  # fmt: skip
+        # a sampling profiler around the gateway's event loop, or the plain module
+        profiled = [PY, "-c", PROFILED_GATEWAY, str(args.profile)] if args.profile else None
+        system.start(sup, "gateway", argv=profiled)
+        yield system.url("gateway")
 
 
 def cell(args, url: str, driver: str, mode: str, conc: int, seed: int, work: Path) -> list:

@@ -1,7 +1,8 @@
 """Real processes for the gateway's integration tests: embedder server, vector-search, Redis.
 
-The gateway itself runs in-process (ASGI) with its real clients, so faults are made by
-pointing it at closed ports or by stopping a process.
+The embedder (toy models) and vector-search shards start from the system description
+(fashionrec_common.system) on free ports. The gateway itself runs in-process (ASGI) with
+its real clients, so faults are made by pointing it at closed ports or by stopping a process.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pytest
 import redis
 from PIL import Image
 
-from fashionrec_common.supervisor import Child, Supervisor, free_port, http_ok, tcp_open
+from fashionrec_common.supervisor import Child, Supervisor
+from fashionrec_common.system import LocalSystem
 from gateway.api.app import create_app
 from gateway.config import GatewaySettings
 from gateway.wiring import Services, build_services
@@ -60,45 +62,39 @@ def supervisor(tmp_path_factory) -> Iterator[Supervisor]:
 
 
 @pytest.fixture(scope="session")
-def embedder_url(supervisor, tmp_path_factory) -> str:
-    base = tmp_path_factory.mktemp("models")
-    subprocess.run([PY, "-c", EXPORT, str(base)], check=True, timeout=120)
-    rest = free_port()
-    child = supervisor.start(
-        "embedder",
-        [
-            PY,
-            "-m",
-            "embedder.serving",
-            "--port",
-            "0",
-            "--rest_api_port",
-            str(rest),
-            "--model_config_file",
-            str(base / "models.config"),
-        ],  # fmt: skip
-        env={"EMBEDDER_SERVING_LOG_JSON": "false"},
+def system(tmp_path_factory) -> LocalSystem:
+    """Free ports for every service; the model repository holds two toy models."""
+    base = tmp_path_factory.mktemp("system")
+    return LocalSystem.on_free_ports(
+        models=base / "models",
+        catalog=base / "catalog",
+        state=base / "state",
+        tuning={
+            "embedder": {"EMBEDDER_SERVING_LOG_JSON": "false"},
+            "gateway": {"GATEWAY_RATE_LIMIT_PER_MINUTE": "0", "REDIS_URL": REDIS},
+        },
     )
-    url = f"http://127.0.0.1:{rest}"
-    supervisor.wait_until(child, lambda: http_ok(f"{url}/v1/models/infogan"), timeout_s=120)
-    supervisor.wait_until(child, lambda: http_ok(f"{url}/v1/models/mobilenet_v2"), timeout_s=60)
-    return url
-
-
-def start_shard(supervisor: Supervisor, data_dir: Path) -> tuple[str, Child]:
-    port = free_port()
-    child = supervisor.start(
-        f"vs-{port}",
-        [PY, "-m", "vector_search", "--port", str(port), "--data-dir", str(data_dir)],
-    )
-    supervisor.wait_until(child, lambda: tcp_open("127.0.0.1", port), timeout_s=60)
-    return f"127.0.0.1:{port}", child
 
 
 @pytest.fixture(scope="session")
-def shard(supervisor, tmp_path_factory) -> str:
-    address, _ = start_shard(supervisor, tmp_path_factory.mktemp("vs"))
-    return address
+def embedder_url(supervisor, system: LocalSystem) -> str:
+    subprocess.run([PY, "-c", EXPORT, str(system.models)], check=True, timeout=120)
+    system.start(supervisor, "embedder", timeout_s=180)  # SERVING once both models load
+    return system.url("embedder")
+
+
+def start_shard(system: LocalSystem, supervisor: Supervisor, state: Path) -> tuple[str, Child]:
+    """Another vector-search shard with its own ports and data: (address, process)."""
+    shard = system.another("vector-search", state)
+    address = shard.address("vector-search")
+    child = shard.start(supervisor, "vector-search", label=f"vs-{address}", timeout_s=60)
+    return address, child
+
+
+@pytest.fixture(scope="session")
+def shard(supervisor, system: LocalSystem) -> str:
+    system.start(supervisor, "vector-search", timeout_s=60)
+    return system.address("vector-search")
 
 
 @pytest.fixture

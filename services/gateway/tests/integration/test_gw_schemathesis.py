@@ -1,4 +1,6 @@
-"""Schemathesis over the OpenAPI spec against `python -m gateway` with real deps: no 500s."""
+"""Schemathesis over the OpenAPI spec against `python -m gateway` with real deps: no 500s.
+
+The gateway starts from the system description, as `make demo` starts it."""
 
 from __future__ import annotations
 
@@ -10,34 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from fashionrec_common.supervisor import free_port, http_ok
-
-from .conftest import REDIS
-
 pytestmark = pytest.mark.integration
 
 
-def test_schemathesis_finds_no_server_errors(embedder_url, shard, supervisor, tmp_path) -> None:
+def test_schemathesis_finds_no_server_errors(embedder_url, shard, supervisor, system) -> None:
     st = Path(sys.executable).with_name("schemathesis")
     if not st.exists() and shutil.which("schemathesis") is None:
         pytest.skip("schemathesis is not installed in this environment")
-    port = free_port()
-    env = {
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_GRPC_PORT": "0",
-        "GATEWAY_EMBEDDER_URL": embedder_url,
-        "GATEWAY_VECTOR_SEARCH_SHARDS": shard,
-        "GATEWAY_API_KEYS": "st-key",
-        "GATEWAY_VOTE_TOKEN_SECRET": "st-secret",
-        "GATEWAY_ANNOTATION_URL": f"http://127.0.0.1:{free_port()}",
-        "GATEWAY_CATALOG_DIR": str(tmp_path),
-        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
-        "REDIS_URL": REDIS,
-    }
-    child = supervisor.start("gateway", [sys.executable, "-m", "gateway"], env=env)
-    base = f"http://127.0.0.1:{port}"
+    system.catalog.mkdir(parents=True, exist_ok=True)
+    child = system.start(supervisor, "gateway", timeout_s=60)  # annotation is not running
+    base = system.url("gateway")
     try:
-        supervisor.wait_until(child, lambda: http_ok(f"{base}/healthz"), timeout_s=30)
         run = subprocess.run(
             [
                 str(st),
@@ -54,7 +39,7 @@ def test_schemathesis_finds_no_server_errors(embedder_url, shard, supervisor, tm
                 "--exclude-path-regex",
                 "^/v1/(votes|items:batch)$",
                 "-H",
-                "X-API-Key: st-key",
+                f"X-API-Key: {system.api_key}",
             ],  # fmt: skip
             capture_output=True,
             text=True,

@@ -22,11 +22,11 @@ def ingest(catalog, embedder_url: str, shards: str) -> None:
 
 
 async def test_fan_out_merge_equals_single_index_and_partial_on_dead_shard(
-    embedder_url, supervisor, tmp_path, make_gateway
+    embedder_url, system, supervisor, tmp_path, make_gateway
 ) -> None:
     ids = write_catalog(tmp_path, 40, category="sharded")
-    single, _ = start_shard(supervisor, tmp_path / "single")
-    shards = [start_shard(supervisor, tmp_path / f"s{i}") for i in range(3)]
+    single, _ = start_shard(system, supervisor, tmp_path / "single")
+    shards = [start_shard(system, supervisor, tmp_path / f"s{i}") for i in range(3)]
     addresses = ",".join(a for a, _ in shards)
     ingest(tmp_path, embedder_url, single)
     ingest(tmp_path, embedder_url, addresses)
