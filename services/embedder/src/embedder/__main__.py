@@ -56,6 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps")
     t.add_argument("--sample-every", type=int, default=200, help="steps between sample grids")
     t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    t.add_argument("--dropout", type=float, default=0.5, help="D's dropout (Table 8.1: 0.5)")
+    t.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=0.0,
+        help="SimCLR loss on augmented reals inside D (ContraD-style); 0 = plain InfoGAN",
+    )
+    t.add_argument("--temperature", type=float, default=0.2, help="NT-Xent temperature")
+    t.add_argument("--diff-augment", action="store_true", help="augment D's real/fake inputs")
+    t.add_argument("--min-crop-scale", type=float, default=0.35, help="random resized crop")
+    t.add_argument("--colour-strength", type=float, default=1.0, help="colour jitter strength")
+    t.add_argument("--d-learning-rate", type=float, default=None, help="default: --learning-rate")
+    t.add_argument(
+        "--generator-filters",
+        default=None,
+        help="G's three conv widths, e.g. 128,64,32 (default 256,128,64)",
+    )
+    t.add_argument("--max-seconds", type=float, default=None, help="wall-clock training budget")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     e = sub.add_parser("export", help="export a trained (or --random) embedder for TF Serving")
@@ -69,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--image-size", type=int, default=64, help="for --random")
     e.add_argument("--categorical-dim", type=int, default=8, help="for --random")
     e.add_argument("--seed", type=int, default=0, help="for --random")
+    e.add_argument(
+        "--head",
+        default=None,
+        help="embedding head (default: the served default; 'flat' = the paper's D map)",
+    )
+    e.add_argument("--catalog", default=None, help="fit PCA heads here (default: the run's)")
+    e.add_argument("--split-from", default=None, help="its split.json (default: RUN/split.json)")
 
     v = sub.add_parser("evaluate", help="precision@k of exported models on a held-out split")
     v.add_argument("--model-base", required=True)
@@ -106,12 +131,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sample_every=args.sample_every,
                     tensorboard=args.tensorboard,
                     progress=not args.no_progress,
+                    dropout=args.dropout,
+                    contrastive_weight=args.contrastive_weight,
+                    temperature=args.temperature,
+                    diff_augment=args.diff_augment,
+                    min_crop_scale=args.min_crop_scale,
+                    colour_strength=args.colour_strength,
+                    d_learning_rate=args.d_learning_rate,
+                    generator_filters=(
+                        tuple(int(f) for f in args.generator_filters.split(","))
+                        if args.generator_filters
+                        else None
+                    ),
+                    max_seconds=args.max_seconds,
                 )
             )
             logger.info("done: %d steps, %.0f s total", summary["steps"], summary["train_seconds"])
         elif args.command == "export":
             from embedder.cli_export import run_export
+            from embedder.improve.heads import DEFAULT_HEAD
 
+            args.head = args.head or DEFAULT_HEAD
             logger.info("exported %s", run_export(args))
         else:
             from embedder.evaluate import run_evaluate

@@ -1,38 +1,33 @@
-"""The ``export`` subcommand: a trained run's D embedding, or a random-weights control."""
+"""The ``export`` subcommand: a trained run (or the random-weights control) with an embedding head.
+
+The default head is the served default (``improve.heads.DEFAULT_HEAD``); heads with PCA-whitening
+fit it, label-free, on the run's TRAIN split. ``--head flat`` is the paper's plain embedding.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import keras
-
-from embedder.export import export_model
-from embedder.models import build_gan, embedding_extractor
-
 
 def run_export(args: argparse.Namespace) -> Path:
-    if args.random:
-        keras.utils.set_random_seed(args.seed)
-        gan = build_gan(
-            args.model, image_size=args.image_size, categorical_dim=args.categorical_dim
-        )
-        meta = {"source": "random weights (control)", "model": args.model, "seed": args.seed}
-    else:
-        from embedder.train import load_trained
+    from embedder.improve.export import export_head, gan_and_train_files
+    from embedder.improve.heads import HeadConfig
 
-        gan, summary = load_trained(args.run)
-        meta = {
-            "source": str(Path(args.run).resolve()),
-            "model": gan.kind,
-            "checkpoint": summary["checkpoint"],
-            "checkpoint_rule": summary["checkpoint_rule"],
-            "steps": summary["steps"],
-        }
-    extractor = embedding_extractor(gan, name=args.name)
-    return export_model(
-        extractor,
-        input_size=gan.image_size,
+    config = HeadConfig.parse(args.head)
+    gan, train, meta = gan_and_train_files(
+        None if args.random else args.run,
+        random_model=args.model,
+        image_size=args.image_size,
+        seed=args.seed,
+        catalog=args.catalog,
+        split_from=args.split_from,
+        needs_files=config.uses_pca,
+    )
+    return export_head(
+        gan,
+        config,
+        train,
         model_base=args.model_base,
         name=args.name,
         version=args.version,

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from embedder.augment import AugmentConfig, augment, nt_xent
 from embedder.data.catalog import load_catalog, stratified_split, write_split
 from embedder.data.pipeline import load_images, training_batches
 from embedder.errors import CatalogError, RunError
@@ -32,7 +33,17 @@ from embedder.plots import plot_losses, save_grid
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_RULE = "last checkpoint (GAN losses are not a selection criterion; test split unused)"
-FIELDS = ["step", "epoch", "d_loss", "g_loss", "info_loss", "d_real", "d_fake", "seconds"]
+FIELDS = [
+    "step",
+    "epoch",
+    "d_loss",
+    "g_loss",
+    "info_loss",
+    "d_real",
+    "d_fake",
+    "contrastive",
+    "seconds",
+]
 
 
 @dataclass
@@ -53,12 +64,44 @@ class TrainConfig:
     sample_every: int = 200
     tensorboard: bool = False
     progress: bool = True
+    dropout: float = 0.5
+    # Self-supervision inside D (ContraD-style): SimCLR's NT-Xent on two augmented views of each
+    # real batch, through a projection head on D's pooled conv5 features. 0 = the paper's InfoGAN.
+    contrastive_weight: float = 0.0
+    temperature: float = 0.2
+    projection_dim: int = 128
+    # DiffAugment: D's real/fake loss sees augmented reals and fakes (differentiable ops).
+    diff_augment: bool = False
+    min_crop_scale: float = 0.35
+    colour_strength: float = 1.0
+    d_learning_rate: float | None = None
+    generator_filters: tuple[int, int, int] | None = None  # None: (256, 128, 64)
+    max_seconds: float | None = None  # stop (and save) once this session has trained this long
 
 
 def build_from_config(config: dict[str, Any]) -> GAN:
     return build_gan(
-        config["model"], image_size=config["image_size"], categorical_dim=config["categorical_dim"]
+        config["model"],
+        image_size=config["image_size"],
+        categorical_dim=config["categorical_dim"],
+        dropout=config.get("dropout", 0.5),
+        **(
+            {"generator_filters": tuple(config["generator_filters"])}
+            if config.get("generator_filters")
+            else {}
+        ),
     )
+
+
+def build_projector(body: keras.Model, dim: int, layer: str = "lrelu5") -> keras.Model:
+    """D's conv5 map, globally pooled, through SimCLR's 2-layer MLP (used for training only)."""
+    features = keras.Model(body.input, body.get_layer(layer).output, name="d_conv5")
+    images = keras.Input(body.input.shape[1:], name="images")
+    x = keras.layers.GlobalAveragePooling2D()(features(images))
+    x = keras.layers.Dense(512, name="proj1")(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Dense(dim, name="proj2")(x)
+    return keras.Model(images, x, name="projector")
 
 
 class Trainer:
@@ -68,18 +111,33 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.gan = build_from_config(asdict(config))
         self.g_opt = keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
-        self.d_opt = keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
+        d_lr = config.d_learning_rate or config.learning_rate
+        self.d_opt = keras.optimizers.Adam(d_lr, beta_1=0.5)
+        self.projector = (
+            build_projector(self.gan.body, config.projection_dim)
+            if config.contrastive_weight > 0
+            else None
+        )
         self.g_opt.build(self.gan.generator.trainable_variables)
-        self.d_opt.build(self.gan.discriminator.trainable_variables)
+        self.d_opt.build(self.d_variables())
         self.rng = tf.random.Generator.from_seed(config.seed)
+        self.aug_rng = tf.random.Generator.from_seed(config.seed + 1)
+        self.augment_config = AugmentConfig(
+            min_scale=config.min_crop_scale, strength=config.colour_strength
+        )
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        parts: dict[str, Any] = {}
+        if self.projector is not None:
+            parts["projector"] = self.projector
         self.checkpoint = tf.train.Checkpoint(
             generator=self.gan.generator,
             discriminator=self.gan.discriminator,
             g_opt=self.g_opt,
             d_opt=self.d_opt,
             rng=self.rng,
+            aug_rng=self.aug_rng,
             step=self.step,
+            **parts,
         )
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.run / "checkpoints", 3)
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
@@ -93,6 +151,17 @@ class Trainer:
         onehot = tf.one_hot(codes, self.gan.categorical_dim)
         return tf.concat([noise, onehot], axis=1), onehot
 
+    def d_variables(self) -> list[tf.Variable]:
+        """D's weights plus the projection head's (the body is shared, so deduplicate)."""
+        variables = list(self.gan.discriminator.trainable_variables)
+        if self.projector is not None:
+            seen = {id(v) for v in variables}
+            variables += [v for v in self.projector.trainable_variables if id(v) not in seen]
+        return variables
+
+    def _view(self, images: tf.Tensor) -> tf.Tensor:
+        return augment(images, self.aug_rng, self.augment_config)
+
     @tf.function
     def train_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
         real = real / 127.5 - 1.0
@@ -101,17 +170,27 @@ class Trainer:
         lam = self.config.lambda_info
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
             fake = self.gan.generator(latent, training=True)
-            real_out = self.gan.discriminator(real, training=True)
-            fake_out = self.gan.discriminator(fake, training=True)
+            d_in_real, d_in_fake = real, fake
+            if self.config.diff_augment:
+                d_in_real, d_in_fake = self._view(real), self._view(fake)
+            real_out = self.gan.discriminator(d_in_real, training=True)
+            fake_out = self.gan.discriminator(d_in_fake, training=True)
+            contrastive = tf.constant(0.0)
+            if self.projector is not None:
+                views = self.projector(
+                    tf.concat([self._view(real), self._view(real)], axis=0), training=True
+                )
+                z1, z2 = tf.split(views, 2, axis=0)
+                contrastive = nt_xent(z1, z2, self.config.temperature)
             d_real, d_fake = real_out[0], fake_out[0]
             d_loss = self.bce(tf.ones_like(d_real), d_real) + self.bce(
                 tf.zeros_like(d_fake), d_fake
             )
             g_loss = self.bce(tf.ones_like(d_fake), d_fake)
             info = self.cce(onehot, fake_out[1]) if onehot is not None else tf.constant(0.0)
-            d_total = d_loss + lam * info
+            d_total = d_loss + lam * info + self.config.contrastive_weight * contrastive
             g_total = g_loss + lam * info
-        d_vars = self.gan.discriminator.trainable_variables
+        d_vars = self.d_variables()
         g_vars = self.gan.generator.trainable_variables
         self.d_opt.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars, strict=True))
         self.g_opt.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars, strict=True))
@@ -121,6 +200,7 @@ class Trainer:
             "info_loss": info,
             "d_real": tf.reduce_mean(tf.sigmoid(d_real)),
             "d_fake": tf.reduce_mean(tf.sigmoid(d_fake)),
+            "contrastive": contrastive,
         }
 
     def save_samples(self, tag: str) -> Path:
@@ -199,6 +279,37 @@ def train(config: TrainConfig) -> dict[str, Any]:
     new_file = not metrics_csv.exists()
     writer = tf.summary.create_file_writer(str(run / "tb")) if config.tensorboard else None
     started = time.perf_counter()
+
+    def summarise(step: int, latest: str, status: str) -> dict[str, Any]:
+        """run.json: written at every checkpoint too, so an interrupted run can be exported."""
+        elapsed = time.perf_counter() - started
+        summary = {
+            "status": status,
+            "config": asdict(config),
+            "steps": step,
+            "steps_per_epoch": steps_per_epoch,
+            "epochs_done": step / steps_per_epoch,
+            "train_images": len(paths),
+            "usable_train_images": usable,
+            "skipped_images": loader.skipped,
+            "train_seconds": wall_before + elapsed,
+            "this_session_seconds": elapsed,
+            "seconds_per_step": elapsed / max(1, step - start_step),
+            "checkpoint": f"checkpoints/{Path(latest).name}",
+            "checkpoint_rule": CHECKPOINT_RULE,
+            "embedding_dim": int(np.prod(trainer.gan.body.output_shape[1:])),
+            "tensorflow": tf.__version__,
+        }
+        tmp = run_json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(run_json)
+        return summary
+
+    def out_of_time() -> bool:
+        return (
+            config.max_seconds is not None and time.perf_counter() - started >= config.max_seconds
+        )
+
     with metrics_csv.open("a", newline="") as handle:
         out = csv.DictWriter(handle, FIELDS)
         if new_file:
@@ -219,7 +330,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             ).skip(offset)
             before = step
             for batch in batches:
-                if step >= total:
+                if step >= total or out_of_time():
                     break
                 losses = {k: float(v) for k, v in trainer.train_step(batch).items()}
                 trainer.step.assign_add(1)
@@ -239,40 +350,31 @@ def train(config: TrainConfig) -> dict[str, Any]:
                     d=f"{losses['d_loss']:.3f}",
                     g=f"{losses['g_loss']:.3f}",
                     info=f"{losses['info_loss']:.3f}",
+                    ctr=f"{losses['contrastive']:.3f}",
                     epoch=epoch + 1,
                 )
                 bar.update(1)
                 if step % config.checkpoint_every == 0:
-                    trainer.manager.save(checkpoint_number=step)
                     handle.flush()
+                    summarise(step, trainer.manager.save(checkpoint_number=step), "running")
                 if step % config.sample_every == 0:
                     trainer.save_samples(f"step{step:06d}")
+            if out_of_time():
+                logger.info("stopping at step %d: --max-seconds reached", step)
+                break
             if step == before:
                 raise RunError(f"epoch {epoch + 1} yielded no batches at offset {offset}")
         bar.close()
-    elapsed = time.perf_counter() - started
     latest = trainer.manager.save(checkpoint_number=step)
     trainer.save_samples("final")
     plot_losses(metrics_csv, run / "loss_curves.png")
-    summary = {
-        "config": asdict(config),
-        "steps": step,
-        "steps_per_epoch": steps_per_epoch,
-        "epochs_done": step / steps_per_epoch,
-        "train_images": len(paths),
-        "usable_train_images": usable,
-        "skipped_images": loader.skipped,
-        "train_seconds": wall_before + elapsed,
-        "this_session_seconds": elapsed,
-        "seconds_per_step": elapsed / max(1, step - start_step),
-        "checkpoint": f"checkpoints/{Path(latest).name}",
-        "checkpoint_rule": CHECKPOINT_RULE,
-        "embedding_dim": int(np.prod(trainer.gan.body.output_shape[1:])),
-        "tensorflow": tf.__version__,
-    }
-    run_json.write_text(json.dumps(summary, indent=2))
+    summary = summarise(step, latest, "finished")
     logger.info(
-        "trained %s to step %d in %.0f s; checkpoint %s", config.model, step, elapsed, latest
+        "trained %s to step %d in %.0f s; checkpoint %s",
+        config.model,
+        step,
+        summary["this_session_seconds"],
+        latest,
     )
     return summary
 

@@ -107,7 +107,10 @@ def test_resume_continues_step_count(run: Path, catalog: Path, tmp_path: Path) -
 
 def test_export_reload_signature_and_parity(run: Path, catalog: Path, tmp_path: Path) -> None:
     base = tmp_path / "models"
-    assert main(["export", "--run", str(run), "--model-base", str(base), "--name", "infogan"]) == 0
+    flat = ["--head", "flat"]  # the paper's map: comparable with embedding_extractor below
+    assert main(
+        ["export", "--run", str(run), "--model-base", str(base), "--name", "infogan", *flat]
+    )
     assert (
         main(
             [
@@ -121,6 +124,7 @@ def test_export_reload_signature_and_parity(run: Path, catalog: Path, tmp_path: 
                 str(base),
                 "--name",
                 "random_infogan",
+                *flat,
             ]
         )
         == 0
@@ -194,6 +198,8 @@ def test_evaluate_reports_precision(run: Path, catalog: Path, tmp_path: Path) ->
                 str(base),
                 "--name",
                 "random_infogan",
+                "--head",
+                "flat",
             ]
         )
         == 0
@@ -244,10 +250,29 @@ def test_dcgan_trains_and_exports(catalog: Path, tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO((out / "metrics.csv").read_text())))
     assert len(rows) == 1 and float(rows[0]["info_loss"]) == 0.0
     assert (
-        main(["export", "--run", str(out), "--model-base", str(tmp_path / "m"), "--name", "dcgan"])
+        main(
+            [
+                "export",
+                *("--run", str(out), "--model-base", str(tmp_path / "m"), "--name", "dcgan"),
+                *("--head", "flat"),
+            ]
+        )
         == 0
     )
     fn = tf.saved_model.load(str(tmp_path / "m" / "dcgan" / "1")).signatures["serving_default"]
     assert fn.structured_outputs["embedding"].shape.as_list() == [None, 256]
     # A run dir belongs to one architecture.
     assert main([*args[:6], "infogan", *args[7:]]) == 2
+
+
+def test_default_export_is_the_served_default_head(run: Path, tmp_path: Path) -> None:
+    """``python -m embedder export`` with no --head exports what the demo serves."""
+    from embedder.improve.heads import DEFAULT_HEAD
+
+    base = tmp_path / "models"
+    assert main(["export", "--run", str(run), "--model-base", str(base), "--name", "infogan"]) == 0
+    meta = json.loads((base / "infogan" / "1" / "assets.extra" / "embedder.json").read_text())
+    assert meta["head"]["head"] == DEFAULT_HEAD
+    assert meta["run_status"] == "finished" and meta["pca_fit_images"] > 0
+    # The random control needs somewhere to fit its whitening: a clear error, not a crash.
+    assert main(["export", "--random", "--model-base", str(base), "--name", "r"]) == 2

@@ -24,6 +24,8 @@ from embedder.errors import EmbedderError
 logger = logging.getLogger("embedder.evaluation")
 
 DEFAULT_CATALOG = "../shared/data/fashion-product-images-small"
+# Another shop's photos: evaluation only, nothing is ever trained, fitted or tuned on it.
+DEFAULT_UNSEEN = "../shared/data/berg-shopping-shoes-bags"
 GRID_QUERIES = 4
 
 
@@ -46,6 +48,24 @@ def parser() -> argparse.ArgumentParser:
         default="var/runs/infogan64",
         help="GAN run to build the head variants from ('none' to skip)",
     )
+    p.add_argument(
+        "--unseen",
+        action="append",
+        default=None,
+        help="an unseen catalogue (folder with labels.csv) evaluated as a whole, routed across "
+        f"--catalog's indexes; repeatable (default: {DEFAULT_UNSEEN} when present; 'none')",
+    )
+    p.add_argument(
+        "--route-against",
+        default=DEFAULT_CATALOG,
+        help="with --split-from none: the shop catalogue whose indexes uploads are routed "
+        "across ('none' to skip)",
+    )
+    p.add_argument(
+        "--exploration",
+        default="docs/exploration.json",
+        help="the validation table written by python -m embedder.evaluation.explore",
+    )
     p.add_argument("--variants-base", default="var/eval/models")
     p.add_argument("--rebuild-variants", action="store_true")
     p.add_argument("--cache-dir", default="var/eval/cache", help="'none' disables the cache")
@@ -64,6 +84,21 @@ def parser() -> argparse.ArgumentParser:
 
 def _opt(value: str) -> Path | None:
     return None if value.lower() == "none" else Path(value)
+
+
+def _exploration(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _unseen(values: list[str] | None) -> list[Path]:
+    if values is None:
+        return [Path(DEFAULT_UNSEEN)] if Path(DEFAULT_UNSEEN, "labels.csv").is_file() else []
+    return [Path(v) for v in values if v.lower() != "none"]
+
+
+def _portable(path: Path) -> str:
+    """The path as given (relative to the repo), never this machine's absolute path."""
+    return str(path) if not path.is_absolute() else path.name
 
 
 def machine() -> dict[str, str]:
@@ -118,15 +153,38 @@ def evaluate_cli(args: argparse.Namespace, argv: list[str]) -> dict:
         latency=not args.no_latency,
         latency_samples=args.latency_samples,
         progress=not args.no_progress,
+        route_against=_opt(args.route_against) if args.split_from.lower() == "none" else None,
     )
     catalog = load_catalog(cfg.catalog)
     result = runner.run(catalog, cfg)
     vectors, prep = result.pop("_vectors"), result.pop("_prep")
+    unseen: dict[str, dict] = {}
+    for folder in _unseen(args.unseen):
+        logger.info(
+            "unseen catalogue %s (every image a query, routed across %s)", folder, cfg.catalog
+        )
+        other = runner.EvalConfig(
+            **{
+                **vars(cfg),
+                "catalog": folder,
+                "split": None,
+                "route_against": cfg.catalog,
+                "latency": False,
+            }
+        )
+        found = runner.run(load_catalog(folder), other)
+        other_prep = found.pop("_prep")
+        found.pop("_vectors")
+        found["catalog"] = _portable(folder)
+        found["query_sets"] = {k: v[2] for k, v in other_prep.query_sets.items()}
+        unseen[folder.name] = found
     payload = {
         "command": "python -m embedder.evaluation " + shlex.join(argv),
-        "catalog": str(cfg.catalog.resolve()),
+        "catalog": _portable(cfg.catalog),
         "split": str(cfg.split),
         "improve_run": str(run),
+        "unseen": unseen,
+        "exploration": _exploration(Path(args.exploration)),
         "seed": cfg.seed,
         "resamples": cfg.resamples,
         "machine": machine(),

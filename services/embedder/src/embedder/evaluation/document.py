@@ -39,37 +39,146 @@ This file is written by the command below; every number is also in `docs/evaluat
 """
 
 
-IMPROVEMENTS = """## Improvements of the GAN embedding (how the default head was chosen)
+def exploration_section(exploration: dict[str, Any] | None) -> list[str]:
+    """How the default was chosen: the table ``python -m embedder.evaluation.explore`` wrote."""
+    if not exploration:
+        return []
+    lines = [
+        "## How the default embedder was chosen (validation rows only)",
+        "",
+        "Written by `" + exploration["command"] + "`: 20 % of TRAIN as queries, index = TRAIN, "
+        "per-catalogue indexes, embedded in-process; the test rows and the unseen catalogues "
+        "played no part. Each run is listed with its training settings.",
+        "",
+        "| run | training | head | dim | val p@1 | val p@5 | val p@10 | val mAP@10 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(exploration["rows"], key=lambda r: -r["p@5"]):
+        lines.append(
+            f"| `{r['run']}` | {r.get('training', '')} | `{r['head']}` | {r['dim']} | "
+            f"{r['p@1']:.3f} | {r['p@5']:.3f} | {r['p@10']:.3f} | {r['map@10']:.3f} |"
+        )
+    return lines + [""]
 
-Chosen on the validation rows only (20 % of TRAIN as queries, index = TRAIN; seed 0); the test
-rows played no part. An exploration before this command (same protocol, p@5 on validation,
-per-catalogue indexes, trained 3-epoch InfoGAN unless said) gave:
 
-| embedding | val p@5 |
-|---|---|
-| paper's flattened last map (8x8x16) | 0.666 |
-| global avg pooling of conv6 / conv5+6 / conv3..6 | 0.529 / 0.543 / 0.527 |
-| global avg+max pooling of conv5+6 / conv4..6 | 0.610 / 0.610 |
-| same at 96 px input (fully convolutional D) | 0.582 / 0.584 |
-| flattened last map + PCA-whitening 256 | 0.708 |
-| flattened last map, image + mirror summed, PCA 256 | 0.705 |
-| conv4 average-pooled to 4x4 + PCA 256 | 0.712 |
-| conv5 average-pooled to 4x4 + PCA 256 / 384 (power 0.5) | 0.721 / 0.721 |
-| conv5 4x4 + PCA 384, power 0.35 (**kept: `pool5-pca`**) | 0.724 |
-| kept head + colour histogram at weight 0.15 / 0.3 / 0.5 | 0.720 / 0.721 / 0.718 |
-
-Global pooling loses the silhouette layout that carries the class in these photos, so a coarse
-4x4 grid of the 256-channel block wins over it; PCA-whitening (fitted on train images, no
-labels) is the largest single gain; the colour histogram does not help class precision (it is
-a 0.41 p@5 floor on its own) and is not kept. The served default `infogan` is this head:
-`python -m embedder.improve export --run var/runs/infogan64 --model-base var/models
---name infogan --head pool5-pca`.
-"""
+def _is_baseline(name: str) -> bool:
+    """Raw ImageNet baselines and their fine-tuned (``_ft``) versions."""
+    return name in BASELINES or (name.endswith("_ft") and name[:-3] in BASELINES)
 
 
 def _best_baseline(models: dict[str, Any], set_name: str) -> str | None:
-    found = [n for n in models if n in BASELINES and set_name in models[n]["sets"]]
+    found = [n for n in models if _is_baseline(n) and set_name in models[n]["sets"]]
     return max(found, key=lambda n: models[n]["sets"][set_name]["p@5"]) if found else None
+
+
+def _control(models: dict[str, Any]) -> str | None:
+    """The random-weights control of the default head (``random_infogan_<head>``)."""
+    found = [n for n in models if n.startswith("random_infogan_")]
+    return found[0] if found else None
+
+
+ACCEPT_MARGIN = 0.02  # default minus the best baseline, with the paired 95 % CI above zero
+ACCEPT_TRAINED = 0.05  # default minus its random-weights control
+ACCEPT_ROUTING = 0.98
+
+
+def acceptance(payload: dict[str, Any]) -> list[str]:
+    """The acceptance points of the unseen-catalogue claim, each computed, met or not."""
+    rows = []
+    targets = [("Myntra product-disjoint", payload, "test_unseen_titles")]
+    targets += [(name, found, "all") for name, found in payload.get("unseen", {}).items()]
+    for title, part, set_name in targets:
+        models, comps = part["models"], part["comparisons"].get("p@5_default_minus_model", {})
+        if "infogan" not in models or set_name not in models["infogan"]["sets"]:
+            continue
+        base, control = _best_baseline(models, set_name), _control(models)
+        if base and set_name in comps.get(base, {}):
+            d = comps[base][set_name]
+            ok = d["mean"] >= ACCEPT_MARGIN and d["ci95_low"] > 0
+            rows.append(
+                f"| {title} | `infogan` minus best baseline `{base}` >= {ACCEPT_MARGIN}, CI > 0 "
+                f"| {d['mean']:+.3f} [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] "
+                f"| {'met' if ok else '**not met**'} |"
+            )
+        if control and set_name in comps.get(control, {}):
+            d = comps[control][set_name]
+            ok = d["mean"] >= ACCEPT_TRAINED
+            rows.append(
+                f"| {title} | trained minus random control `{control}` >= {ACCEPT_TRAINED} "
+                f"| {d['mean']:+.3f} [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] "
+                f"| {'met' if ok else '**not met**'} |"
+            )
+        routing = models["infogan"].get("routing")
+        if routing:
+            acc = routing["rules"]["knn"]["accuracy"]
+            ok = acc >= ACCEPT_ROUTING
+            rows.append(
+                f"| {title} | routing accuracy (k-NN vote, as served) >= {ACCEPT_ROUTING} "
+                f"| {acc:.3f} | {'met' if ok else '**not met**'} |"
+            )
+    if not rows:
+        return []
+    return [
+        "## Acceptance on unseen catalogues (computed from the numbers below)",
+        "",
+        "| catalogue | point | measured [paired 95 % CI] | |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def routing_table(models: dict[str, Any]) -> list[str]:
+    rows = [(n, r["routing"]) for n, r in models.items() if r.get("routing")]
+    if not rows:
+        return []
+    rules = list(rows[0][1]["rules"])
+    lines = [
+        f"Uploads without a catalogue, routed across {rows[0][1]['against']}; accuracy per rule "
+        "(`knn` is what the gateway does; `top1` is what it did):",
+        "",
+        "| model | " + " | ".join(rules) + " |",
+        "|---|" + "---|" * len(rules),
+    ]
+    for name, r in sorted(rows, key=lambda x: -x[1]["rules"]["knn"]["accuracy"]):
+        cells = [f"{r['rules'][rule]['accuracy']:.3f}" for rule in rules]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def unseen_section(payload: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, part in payload.get("unseen", {}).items():
+        out += [f"## Unseen catalogue `{name}` (never trained, fitted or tuned on)", ""]
+        out += verdict(part, "all")
+        out += report.set_table(part["models"], "all")
+        out += report.comparison_lines(part, "all")
+        out += default_comparison_lines(part, "all")
+        out += routing_table(part["models"])
+        out += [
+            f"### precision@5 per class (`{name}`)",
+            "",
+            *report.per_class_table(part["models"], "all", sorted(part["models"])),
+        ]
+    return out
+
+
+def default_comparison_lines(payload: dict[str, Any], set_name: str) -> list[str]:
+    comps = payload["comparisons"].get("p@5_default_minus_model", {})
+    rows = [(n, d[set_name]) for n, d in comps.items() if set_name in d]
+    if not rows:
+        return []
+    lines = [
+        "p@5 of the default `infogan` minus each model on the same queries (paired bootstrap):",
+        "",
+        "| model | infogan minus model | 95 % CI |",
+        "|---|---|---|",
+    ]
+    for name, d in sorted(rows, key=lambda x: x[1]["mean"]):
+        lines.append(
+            f"| `{name}` | {d['mean']:+.3f} | [{d['ci95_low']:+.3f}, {d['ci95_high']:+.3f}] |"
+        )
+    return lines + [""]
 
 
 def verdict(payload: dict[str, Any], set_name: str) -> list[str]:
@@ -86,7 +195,7 @@ def verdict(payload: dict[str, Any], set_name: str) -> list[str]:
         f"the best ImageNet baseline `{base}` (mAP@10 {g['map@10']:.3f} vs "
         f"{b['map@10']:.3f})."
     ]
-    others = [payload["comparisons"].get("reference"), base, "random_infogan_pool5_pca"]
+    others = [payload["comparisons"].get("reference"), base, _control(models)]
     for other in dict.fromkeys(others):
         comp = diffs.get(other, {}).get(set_name)
         if not comp:
@@ -113,7 +222,7 @@ def verdict(payload: dict[str, Any], set_name: str) -> list[str]:
         if bc:
             lines.append(f"{cat}: {gc['p@5']:.3f} vs {bc['p@5']:.3f}.")
     flat = models.get("infogan_flat", {}).get("sets", {}).get(set_name)
-    rand = models.get("random_infogan_pool5_pca", {}).get("sets", {}).get(set_name)
+    rand = models.get(_control(models) or "", {}).get("sets", {}).get(set_name)
     if flat:
         lines.append(f"The paper's plain embedding (`infogan_flat`) scores {flat['p@5']:.3f}.")
     if rand:
@@ -136,13 +245,17 @@ def render(payload: dict[str, Any], figures_rel: str = "figures") -> str:
     sets = list(payload["query_sets"])
     main = "test" if "test" in sets else sets[0]
     m = payload["machine"]
-    out = [INTRO, "## Verdict (generated from the numbers below)", "", *verdict(payload, main)]
+    out = [INTRO, *acceptance(payload), "## Verdict (generated from the numbers below)", ""]
+    out += verdict(payload, main)
     if "test_unseen_titles" in sets:
         out += verdict(payload, "test_unseen_titles")
-    out += [IMPROVEMENTS, "## Results", ""]
+    out += [*exploration_section(payload.get("exploration")), *unseen_section(payload)]
+    out += ["## Results on the Myntra split", ""]
     for s in sets:
         out += report.set_table(models, s)
         out += report.comparison_lines(payload, s)
+        out += default_comparison_lines(payload, s)
+    out += routing_table(models)
     out += [
         "![precision@5](" + figures_rel + "/precision.png)",
         "",

@@ -36,6 +36,9 @@ class EvalConfig:
     progress: bool = True
     reference: str = REFERENCE
     default_model: str = "infogan"
+    # Catalogue whose indexes uploads are routed across (the shop's own, e.g. Myntra) when the
+    # evaluated catalogue has no split; with a split, test queries are routed across TRAIN.
+    route_against: Path | None = None
 
 
 @dataclass
@@ -154,12 +157,46 @@ def run(catalog: Catalog, cfg: EvalConfig) -> dict[str, Any]:
             "embeddings_cached": cached,
             "sets": scored,
         }
+        routing_set = _routing(prep, vectors, version_dir, name, cfg)
+        if routing_set is not None:
+            entry["routing"] = routing_set
         if cfg.latency:
             entry["latency"] = emb.latency(version_dir, prep.files, samples=cfg.latency_samples)
         results[name] = entry
         vectors_of[name] = vectors
     comparisons = compare(results, per_query, cfg)
     return {"models": results, "comparisons": comparisons, "_vectors": vectors_of, "_prep": prep}
+
+
+def _routing(
+    prep: Prepared, vectors: np.ndarray, version_dir: Path, name: str, cfg: EvalConfig
+) -> dict[str, Any] | None:
+    """Routing accuracy of uploads without a catalogue (see ``evaluation.routing``)."""
+    from embedder.data.catalog import load_catalog
+    from embedder.evaluation import routing
+
+    if "test_unseen_titles" in prep.query_sets and cfg.route_against is None:
+        queries = prep.query_sets["test_unseen_titles"][0]
+        train = prep.query_sets["validation"][1]
+        result = routing.evaluate(
+            vectors[queries], prep.groups[queries], vectors[train], prep.groups[train]
+        )
+        return {"against": "TRAIN split of this catalogue", "rules": result}
+    if cfg.route_against is None:
+        return None
+    shop = prepare(load_catalog(cfg.route_against), None, cfg.seed)
+    if set(prep.groups.tolist()) - set(shop.groups.tolist()):
+        logger.warning("routing: %s lacks some of the evaluated catalogues", cfg.route_against)
+    shop_vectors, _, _ = emb.embed(
+        version_dir,
+        shop.files,
+        batch_size=cfg.batch_size,
+        cache_dir=cfg.cache_dir,
+        progress=cfg.progress,
+        label=f"{name} (routing index)",
+    )
+    result = routing.evaluate(vectors, prep.groups, shop_vectors, shop.groups)
+    return {"against": str(cfg.route_against), "rules": result}
 
 
 def compare(results: dict, per_query: dict, cfg: EvalConfig) -> dict[str, Any]:

@@ -12,17 +12,24 @@ from pathlib import Path
 
 from embedder.export import export_model
 from embedder.improve.colour import colour_extractor
-from embedder.improve.heads import HeadConfig
+from embedder.improve.heads import DEFAULT_HEAD, HeadConfig
 
 logger = logging.getLogger(__name__)
 
 COLOUR = "colour_hist"
+
+
+def _name(source: str, head: str) -> str:
+    return f"{'random_' if source == 'random' else ''}infogan_{head.replace('-', '_')}"
+
+
+# The paper's plain map, the previous default head, the default head, and the default head on
+# random weights: the control that says how much of the score training added.
 GAN_VARIANTS = {
-    "infogan_flat": ("run", "flat"),
-    "infogan_pool5": ("run", "pool5"),
-    "infogan_pool5_pca": ("run", "pool5-pca"),
-    "infogan_pool5_pca_colour": ("run", "pool5-pca-colour"),
-    "random_infogan_pool5_pca": ("random", "pool5-pca"),
+    _name(source, head): (source, head)
+    for source, head in dict.fromkeys(
+        [("run", "flat"), ("run", "pool5-pca"), ("run", DEFAULT_HEAD), ("random", DEFAULT_HEAD)]
+    )
 }
 
 
@@ -64,7 +71,7 @@ def build_variants(
         logger.info("building variant %s (head %s)", name, head)
         export_head(
             gan,
-            HeadConfig(head=head),
+            HeadConfig.parse(head),
             train,
             model_base=base,
             name=name,

@@ -51,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("embedder", args.log_level.upper(), False)
     from embedder.improve.export import export_head, gan_and_train_files
 
-    config = HeadConfig(
-        head=args.head,
+    config = HeadConfig.parse(
+        args.head,
         pca_dims=args.pca_dims,
         pca_power=args.pca_power,
         colour_weight=args.colour_weight,

@@ -89,6 +89,7 @@ def gan_and_train_files(
     seed: int = 0,
     catalog: str | None = None,
     split_from: str | None = None,
+    needs_files: bool = True,
 ) -> tuple[GAN, list[Path], dict[str, object]]:
     """The GAN (trained run, or random weights) and the TRAIN-split files to fit on."""
     if run:
@@ -102,11 +103,15 @@ def gan_and_train_files(
             "model": gan.kind,
             "checkpoint": summary["checkpoint"],
             "steps": summary["steps"],
+            "run_status": summary.get("status", "finished"),
+            "training": summary["config"],
         }
     else:
         keras.utils.set_random_seed(seed)
         gan = build_gan(random_model, image_size=image_size, categorical_dim=8)
         meta = {"source": "random weights (control)", "model": random_model, "seed": seed}
+    if not needs_files:
+        return gan, [], meta
     if catalog is None or split_from is None:
         raise RunError("random-weights heads need --catalog and --split-from to fit on")
     cat = load_catalog(catalog)

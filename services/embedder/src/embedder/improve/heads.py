@@ -21,12 +21,25 @@ from keras import layers
 from embedder.improve.colour import ColourHistogram
 from embedder.models import GAN, embedding_extractor
 
-HEADS = ("flat", "pool5", "pool5-pca", "pool5-pca-colour")
+HEADS = (
+    "flat",
+    "pool5",
+    "pool5-pca",
+    "pool5-pca-colour",
+    "pool5-pca-flip",
+    "gap5-pca",
+    "gap5-pca-flip",
+    "pool4-pca",
+)
 DEFAULT_HEAD = "pool5-pca"
+# feature name -> (D layer, grid side): a grid of 1 is global average pooling.
+FEATURES = {"pool5": ("lrelu5", 4), "gap5": ("lrelu5", 1), "pool4": ("lrelu4", 4)}
 
 
 @dataclass(frozen=True)
 class HeadConfig:
+    """``head`` is ``flat`` or ``<features>[-pca][-flip][-colour]`` (see ``HEADS``)."""
+
     head: str = DEFAULT_HEAD
     layer: str = "lrelu5"
     grid: int = 4
@@ -34,9 +47,23 @@ class HeadConfig:
     pca_power: float = 0.35
     colour_weight: float = 0.3
 
+    @classmethod
+    def parse(cls, head: str, **overrides: object) -> HeadConfig:
+        """Layer and grid follow from the head's feature name (``pool5``, ``gap5``, ...)."""
+        base = head.split("-", 1)[0]
+        if head != "flat" and base not in FEATURES:
+            raise ValueError(f"unknown head {head!r}; known: {', '.join(HEADS)}")
+        layer, grid = FEATURES.get(base, ("lrelu5", 4))
+        return cls(head=head, layer=layer, grid=grid, **overrides)  # type: ignore[arg-type]
+
     @property
     def uses_pca(self) -> bool:
-        return "pca" in self.head
+        return "-pca" in self.head
+
+    @property
+    def flip(self) -> bool:
+        """Sum the features of the image and its mirror: exactly invariant to left/right."""
+        return "-flip" in self.head
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -71,12 +98,32 @@ def _pooled(gan: GAN, config: HeadConfig, pixels: keras.KerasTensor) -> keras.Ke
     grid = min(config.grid, side)  # small inputs (tests) have maps smaller than the grid
     if side % grid:
         raise ValueError(f"{config.layer} is {side}x{side}: not divisible by grid {grid}")
+    pool = layers.AveragePooling2D(side // grid, name="grid_pool") if side != grid else None
+    flatten = layers.Flatten()
+
+    def features(image: keras.KerasTensor) -> keras.KerasTensor:
+        x = sub(image)
+        return flatten(pool(x) if pool is not None else x)
+
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(pixels)
-    x = sub(x)
-    if side != grid:
-        x = layers.AveragePooling2D(side // grid, name="grid_pool")(x)
-    x = layers.Flatten()(x)
-    return layers.UnitNormalization(axis=1, name="pooled_l2")(x)
+    if config.flip:
+        mirrored = layers.Lambda(lambda t: t[:, :, ::-1, :], name="mirror")(x)
+        out = layers.Add(name="with_mirror")([features(x), features(mirrored)])
+    else:
+        out = features(x)
+    return layers.UnitNormalization(axis=1, name="pooled_l2")(out)
+
+
+def fit_head_features(config: HeadConfig, features: np.ndarray) -> Whitening | None:
+    """The whitening of a pca head, fitted on pooled features (rows); None for other heads."""
+    if not config.uses_pca:
+        return None
+    return fit_whitening(features, config.pca_dims, config.pca_power)
+
+
+def pooled_model(gan: GAN, config: HeadConfig) -> keras.Model:
+    """The features a head whitens (the flat head has none: its own output is returned)."""
+    return embedding_extractor(gan) if config.head == "flat" else pooled_extractor(gan, config)
 
 
 def pooled_extractor(gan: GAN, config: HeadConfig | None = None) -> keras.Model:
@@ -90,7 +137,7 @@ def build_head(
     gan: GAN, config: HeadConfig, whitening: Whitening | None = None, name: str | None = None
 ) -> keras.Model:
     """The export-contract extractor for ``config.head`` (``whitening`` needed for pca heads)."""
-    if config.head not in HEADS:
+    if config.head not in HEADS and not config.head.startswith(tuple(FEATURES)):
         raise ValueError(f"unknown head {config.head!r}; known: {', '.join(HEADS)}")
     if config.head == "flat":
         return embedding_extractor(gan, name=name)

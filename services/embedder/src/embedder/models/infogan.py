@@ -36,6 +36,7 @@ def build_infogan(
     categorical_dim: int = 8,
     noise_dim: int = NOISE_DIM,
     dropout: float = 0.5,
+    generator_filters: tuple[int, int, int] = (256, 128, 64),
 ) -> GAN:
     """Generator (noise + one-hot code), D with a Q head sharing its convolutions."""
     check_size(image_size)
@@ -51,5 +52,5 @@ def build_infogan(
     q = layers.LeakyReLU(0.2, name="q_lrelu")(q)
     q_logits = layers.Dense(categorical_dim, name="q_logits")(q)
     discriminator = keras.Model(images, [d_logit, q_logits], name="discriminator")
-    generator = build_generator(image_size, noise_dim + categorical_dim)
+    generator = build_generator(image_size, noise_dim + categorical_dim, tuple(generator_filters))
     return GAN("infogan", image_size, generator, discriminator, body, noise_dim, categorical_dim)
