@@ -1,8 +1,9 @@
-"""CLI: ``python -m embedder.baselines {list,export,verify}``.
+"""CLI: ``python -m embedder.baselines {list,export,finetune,verify}``.
 
-list    table of baselines, whether real weights are available here, and why not
-export  build one baseline and write it to a TF Serving model repository
-verify  compare an imported MobileNet with its TFLite original on scikit-image photos
+list      table of baselines, whether real weights are available here, and why not
+export    build one baseline and write it to a TF Serving model repository
+finetune  train a new dense head on the catalogue's category column, export <name>_ft
+verify    compare an imported MobileNet with its TFLite original on scikit-image photos
 """
 
 from __future__ import annotations
@@ -38,11 +39,64 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--input-size", type=int, default=None)
     exp.add_argument("--version", type=int, default=None)
     exp.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR)
+    _finetune_parser(sub)
     ver = sub.add_parser("verify", help="imported MobileNet vs TFLite interpreter")
     ver.add_argument("--name", default="mobilenet_v2", choices=("mobilenet_v2", "mobilenet"))
     ver.add_argument("--weights-dir", default=DEFAULT_WEIGHTS_DIR)
     ver.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR)
     return parser
+
+
+def _finetune_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ft = sub.add_parser(
+        "finetune",
+        help="paper's fine-tuned baseline: new dense head trained on the category column",
+        description="Replace the ImageNet classifier by Dropout(0.5) -> Dense(256, 'ft_dense') -> "
+        "Dense(K), train it (frozen backbone, Adam, class-balanced softmax cross-entropy) on the "
+        "TRAIN split's 'category' column of labels.csv (never on 'class'), and export backbone + "
+        "ft_dense (L2-normalised) as the servable <name>_ft.",
+        epilog="example: python -m embedder.baselines finetune --name mobilenet_v2 "
+        "--catalog ../shared/data/fashion-product-images-small "
+        "--split-from var/runs/contrad64/split.json --model-base var/models",
+    )
+    ft.add_argument("--name", required=True, help="baseline to fine-tune (see `list`)")
+    ft.add_argument(
+        "--catalog", required=True, type=Path, help="catalogue folder with a labels.csv"
+    )
+    ft.add_argument(
+        "--split-from",
+        required=True,
+        type=Path,
+        help="split.json of a run; only its 'train' list is read",
+    )
+    ft.add_argument("--model-base", required=True, type=Path, help="TF Serving model base")
+    ft.add_argument(
+        "--weights-dir", default=DEFAULT_WEIGHTS_DIR, help="as for export (default: %(default)s)"
+    )
+    ft.add_argument(
+        "--epochs", type=int, default=5, help="head training epochs (default: %(default)s)"
+    )
+    ft.add_argument(
+        "--learning-rate",
+        type=float,
+        default=1e-3,
+        help="Adam learning rate (default: %(default)s)",
+    )
+    ft.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="images per embedding batch (default: %(default)s)",
+    )
+    ft.add_argument("--input-size", type=int, default=None, help="default: the baseline's own")
+    ft.add_argument("--seed", type=int, default=0, help="head init and shuffling seed")
+    ft.add_argument("--version", type=int, default=None, help="default: max existing + 1")
+    ft.add_argument(
+        "--cache-dir",
+        default=DEFAULT_CACHE_DIR,
+        help="imported TFLite weights cache (default: %(default)s)",
+    )
+    ft.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -90,6 +144,42 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    from embedder.baselines.errors import WeightsUnavailableError
+    from embedder.baselines.finetune import finetune
+    from embedder.errors import EmbedderError
+
+    try:
+        result = finetune(
+            args.name,
+            weights=args.weights_dir,
+            catalog=args.catalog,
+            split_from=args.split_from,
+            model_base=args.model_base,
+            epochs=args.epochs,
+            input_size=args.input_size,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            version=args.version,
+            cache_dir=args.cache_dir,
+            progress=not args.no_progress,
+        )
+    except (KeyError, WeightsUnavailableError, EmbedderError) as exc:
+        logger.error("cannot fine-tune %s: %s", args.name, exc)
+        return 2
+    head = result.metadata["head"]
+    logger.info(
+        "exported %s: train accuracy %.4f (balanced %.4f), %d images, %d epochs",
+        result.version_dir,
+        head["train_accuracy"],
+        head["train_balanced_accuracy"],
+        head["n_images"],
+        head["epochs"],
+    )
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     import skimage.data
 
@@ -121,7 +211,7 @@ def main(argv: list[str] | None = None, *, configure: bool = True) -> int:
     args = _parser().parse_args(argv)
     if configure:
         configure_logging("embedder-baselines", args.log_level, False)
-    handlers = {"list": _list, "export": _export, "verify": _verify}
+    handlers = {"list": _list, "export": _export, "finetune": _finetune, "verify": _verify}
     return handlers[args.command](args)
 
 
