@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/fashionrec/*/v1/*.proto)
 PROTO_STAMP := libs/common/src/fashionrec/.generated
 
-.PHONY: install proto lint format test test-unit demo bench eval clean lock system-deps help
+.PHONY: install proto lint format test test-unit demo screenshot bench eval clean lock system-deps help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ test-unit: install  ## unit tests only (no servers)
 
 demo: install  ## train or reuse a model, index a sample catalogue, run every service
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+screenshot: install  ## the README's shop screenshot, from the running `make demo`
+	$(BIN)/python scripts/screenshot.py $(SCREENSHOT_ARGS)
 
 bench: install  ## benchmarks (by hand; results go to docs/benchmarks.md)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
