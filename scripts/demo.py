@@ -157,8 +157,9 @@ def newest_checkpoint(run: Path) -> tuple[int, Path] | None:
 
 def checkpoint_view(run: Path, summary: dict[str, object], step: int, checkpoint: Path) -> Path:
     """A folder beside ``run`` that `embedder.improve export --run` reads as a run whose chosen
-    checkpoint is ``checkpoint``: export takes the checkpoint named in run.json, and run.json
-    is written only when a run finishes. Nothing is written into ``run`` itself."""
+    checkpoint is ``checkpoint``, for a run.json older than the newest checkpoint: runs trained
+    before run.json was rewritten at every checkpoint, or stopped between a save and that
+    rewrite (export takes the checkpoint run.json names). Nothing is written into ``run``."""
     view = run.with_name(f"{run.name}@{checkpoint.name}")
     view.mkdir(exist_ok=True)
     chosen = {**summary, "steps": step, "checkpoint": str(checkpoint.resolve())}
@@ -192,7 +193,7 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
         newest = newest_checkpoint(rdir)
     source, step = rdir, int(state.get("steps", 0))
     if newest is not None and newest[0] > step:
-        say(f"the background run stopped at step {newest[0]} (run.json: step {step});")
+        say(f"the background run got to step {newest[0]} (its run.json says step {step});")
         say(f"exporting its newest checkpoint {newest[1].name}")
         source, step = checkpoint_view(rdir, state, *newest), newest[0]
     # The default head (pooled conv5 + PCA-whitening, label-free) won in docs/evaluation.md.
