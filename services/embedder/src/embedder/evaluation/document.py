@@ -29,13 +29,22 @@ This file is written by the command below; every number is also in `docs/evaluat
   variant of the product was seen either), (3) any other folder with a `labels.csv`
   (`--catalog PATH --split-from none`: every image is a query). The 224 px folder holds the
   same products and is not a held-out catalogue.
-- Models: each servable found in the model base; `colour_hist` (HSV histogram of non-white
-  pixels, non-learned floor); the InfoGAN head variants built by the command from the run
-  (`infogan_flat` = the paper's flattened last map; `infogan_pool5` = conv block 5 average-
-  pooled to 4x4; `infogan_pool5_pca` = plus PCA-whitening fitted on train images, no labels;
-  `infogan_pool5_pca_colour` = plus the colour histogram at weight 0.3), and
-  `random_infogan_pool5_pca` (the same head on the random initial weights: the control).
-  `infogan` in the model base is the served default (see its `assets.extra/embedder.json`).
+- Unseen catalogues (`--unseen`, default `../shared/data/berg-shopping-shoes-bags`): another
+  shop's photos, every image a query against its own per-catalogue index. Nothing is trained,
+  fitted (no PCA, no whitening) or tuned on them: every head keeps the whitening fitted on the
+  Myntra TRAIN split. Uploads from them are also routed across the Myntra indexes (routing).
+- Models: each servable found in the model base: the default `infogan` (see its
+  `assets.extra/embedder.json` for the run, its training settings and head), the ImageNet
+  baselines with weights here, raw and fine-tuned (`<name>_ft`: the paper's retraining, 1000-class
+  layer removed, dropout and a new 256-unit dense layer trained on the catalogue's `category`,
+  never its `class`; backbone frozen on this CPU); `colour_hist` (HSV histogram of non-white
+  pixels, a non-learned floor); head variants built by the command from the run
+  (`infogan_flat` = the paper's flattened last map; `infogan_pool5_pca` = conv block 5
+  average-pooled to 4x4, PCA-whitened on TRAIN images, no labels) and `random_infogan_<head>`:
+  the default head on the random initial weights, the control that says what training added.
+- Routing (uploads without a catalogue): `top1` = the catalogue of the best single hit (the old
+  gateway rule), `knn` = a vote of the 10 best hits across catalogues (the gateway's rule now),
+  `centroid` = the nearest catalogue mean. Myntra: product-disjoint test queries against TRAIN.
 """
 
 
