@@ -108,9 +108,8 @@ def test_resume_continues_step_count(run: Path, catalog: Path, tmp_path: Path) -
 def test_export_reload_signature_and_parity(run: Path, catalog: Path, tmp_path: Path) -> None:
     base = tmp_path / "models"
     flat = ["--head", "flat"]  # the paper's map: comparable with embedding_extractor below
-    assert main(
-        ["export", "--run", str(run), "--model-base", str(base), "--name", "infogan", *flat]
-    )
+    exported = ["export", "--run", str(run), "--model-base", str(base), "--name", "infogan"]
+    assert main([*exported, *flat]) == 0
     assert (
         main(
             [
