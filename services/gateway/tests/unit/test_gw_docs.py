@@ -8,6 +8,8 @@ import pytest
 
 # href/src/spec-url attributes and Swagger UI's `url: '...'` (the OpenAPI document).
 REFERENCE = re.compile(r"""(?:\b(?:href|src|spec-url)=|\burl:\s*)["']([^"']+)["']""")
+# An absolute http(s) URL used as an image or script source inside a JS bundle.
+OUTSIDE_ASSET = re.compile(r"""src:\s*["']https?://[^"']+["']""")
 TYPES = {".js": "javascript", ".css": "text/css", ".json": "application/json"}
 
 
@@ -25,3 +27,6 @@ async def test_docs_pages_load_only_local_assets(rig, page: str) -> None:
         kind = next((t for ext, t in TYPES.items() if ref.endswith(ext)), None)
         if kind is not None:
             assert kind in got.headers["content-type"], (ref, got.headers["content-type"])
+        if ref.endswith(".js"):
+            # ReDoc's packaged bundle loads its logo from cdn.redoc.ly: ours must not.
+            assert not OUTSIDE_ASSET.search(got.text), (ref, OUTSIDE_ASSET.search(got.text))

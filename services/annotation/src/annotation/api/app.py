@@ -11,7 +11,6 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from sqlalchemy.exc import OperationalError
 
@@ -22,6 +21,7 @@ from annotation.db.migrate import upgrade
 from annotation.db.repository import SqlVoteRepository
 from annotation.db.session import make_engine
 from annotation.domain.votes import VoteService
+from fashionrec_common.api_docs import offline_docs_app
 from fashionrec_common.health import Readiness
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
         engine.dispose()
 
     # /docs and /redoc assets come from the app itself (fastapi-offline), never from a CDN.
-    app = FastAPIOffline(
+    app = offline_docs_app(
         title="fashionrec annotation",
         version="0.1.0",
         lifespan=lifespan,

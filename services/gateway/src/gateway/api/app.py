@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from fashionrec_common.api_docs import offline_docs_app
 from fashionrec_common.health import Readiness
 from gateway.api import errors
 from gateway.api.guards import BodyLimit, RateLimiter, StampStart
@@ -43,7 +43,7 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
                 await svc.close()
 
     # /docs and /redoc load their JS and CSS from this app, not a CDN: closed networks too.
-    app = FastAPIOffline(
+    app = offline_docs_app(
         title="fashionrec gateway",
         version="1.0.0",
         description=DESCRIPTION,
