@@ -126,3 +126,35 @@ def test_vs_dimension_mismatch_and_list_items() -> None:
     assert total == 50 and [e for e, _ in page] == [f"p{i}" for i in range(10, 15)]
     page, total = coll.list_items(0, 100, (Filter("class", ("c4",)),))
     assert total == 10 and [e for e, _ in page][:2] == ["p4", "p9"]
+
+
+def test_vs_memory_estimate_is_kept_as_items_come_and_go() -> None:
+    """DescribeIndex reads memory_bytes on every refresh: it is a running total (not a walk
+    over every item's metadata) that always equals the walk's answer."""
+    from vector_search.index.collection import meta_bytes
+
+    def walked(c: Collection) -> int:
+        per_item = c.spec.dimension * 4 + 8 + 150
+        return c.engine.memory_bytes() + c.count * per_item + sum(map(meta_bytes, c.meta.values()))
+
+    coll, x, ids = _filled("HNSW", 0, {}, n=600)
+    assert coll.memory_bytes() == walked(coll)
+    coll.apply_upsert(2, ids[:50], x[:50], [{"class": "a much longer value " * 4}] * 50)
+    coll.apply_delete(3, ids[100:180] + ["absent"])
+    assert coll.count == 520 and coll.memory_bytes() == walked(coll)
+    state, vecs, labels = coll.export()
+    again = Collection(coll.spec)
+    again.restore(state, vecs, labels)
+    assert again._meta_bytes == coll._meta_bytes
+    before = coll.memory_bytes()
+    coll.apply_delete(4, ids[:50])  # the items with the long values
+    assert before - coll.memory_bytes() > 50 * (4 * 32 + 4 * 20)
+
+    class NoWalk(dict):  # type: ignore[type-arg]
+        def values(self):  # type: ignore[no-untyped-def]
+            raise AssertionError("memory_bytes walked every item's metadata")
+
+        items = __iter__ = values
+
+    coll.meta = NoWalk(coll.meta)
+    assert coll.memory_bytes() < before  # answered without walking

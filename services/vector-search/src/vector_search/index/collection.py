@@ -23,6 +23,11 @@ MAX_TRAIN = 64_000  # k-means sample: more barely moves centroids, costs linear 
 MAX_TRAIN_PQ = 20_000
 
 
+def meta_bytes(meta: dict[str, str]) -> int:
+    """Estimated resident size of one item's metadata dict."""
+    return 64 + sum(len(k) + len(v) + 100 for k, v in meta.items())
+
+
 class Collection:
     """Items keyed by external id; each write gives the item a fresh int64 FAISS label."""
 
@@ -39,6 +44,7 @@ class Collection:
         self._ext_of: dict[int, str] = {}
         self.meta: dict[str, dict[str, str]] = {}
         self._inverted: dict[str, dict[str, set[str]]] = {}
+        self._meta_bytes = 0  # kept as items come and go: DescribeIndex must not walk them
         default_refine = 16 if spec.kind == "IVF-PQ" else (4 if spec.pca_dimension else 1)
         self.refine = spec.int_param("refine", default_refine)
         self.trained_on = 0
@@ -65,9 +71,7 @@ class Collection:
             self._row_of[label] = self._n + offset
             self.ids[ext] = label
             self._ext_of[label] = ext
-            self.meta[ext] = dict(meta)
-            for key, value in meta.items():
-                self._inverted.setdefault(key, {}).setdefault(value, set()).add(ext)
+            self._add_meta(ext, dict(meta))
         self._n += len(ids)
         if self.engine.trained:
             self.engine.add(np.ascontiguousarray(vectors, dtype="float32"), labels)
@@ -124,7 +128,9 @@ class Collection:
             label = self.ids[ext] if not drop_ids else self.ids.pop(ext)
             labels.append(label)
             del self._ext_of[label]
-            for key, value in self.meta.pop(ext).items():
+            meta = self.meta.pop(ext)
+            self._meta_bytes -= meta_bytes(meta)
+            for key, value in meta.items():
                 self._inverted[key][value].discard(ext)
             row = self._row_of.pop(label)
             last = self._n - 1
@@ -172,9 +178,13 @@ class Collection:
         for ext, label, meta in state["items"]:
             self.ids[ext] = label
             self._ext_of[label] = ext
-            self.meta[ext] = meta
-            for key, value in meta.items():
-                self._inverted.setdefault(key, {}).setdefault(value, set()).add(ext)
+            self._add_meta(ext, meta)
+
+    def _add_meta(self, ext: str, meta: dict[str, str]) -> None:
+        self.meta[ext] = meta
+        self._meta_bytes += meta_bytes(meta)
+        for key, value in meta.items():
+            self._inverted.setdefault(key, {}).setdefault(value, set()).add(ext)
 
     # ---- reads ----
 
@@ -183,10 +193,9 @@ class Collection:
         return self._n
 
     def memory_bytes(self) -> int:
-        meta = sum(
-            64 + sum(len(k) + len(v) + 100 for k, v in m.items()) for m in self.meta.values()
-        )
-        return self.engine.memory_bytes() + self._n * (self.spec.dimension * 4 + 8 + 150) + meta
+        """O(1): the metadata share is a running total, not a walk over every item."""
+        per_item = self.spec.dimension * 4 + 8 + 150
+        return self.engine.memory_bytes() + self._n * per_item + self._meta_bytes
 
     def vector_of(self, ext: str) -> np.ndarray:
         label = self.ids.get(ext)
