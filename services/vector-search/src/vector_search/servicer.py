@@ -72,8 +72,6 @@ class VectorSearchServicer(pb_grpc.VectorSearchServicer):
                 code = grpc.StatusCode.DEADLINE_EXCEEDED
                 await ctx.abort(code, "deadline exceeded before start")
             try:
-                if pool == "inline":  # sub-millisecond work: a thread hop would cost more
-                    return fn()
                 fut = asyncio.get_running_loop().run_in_executor(self.pools[pool], fn)
                 return await asyncio.wait_for(fut, remaining)
             except TimeoutError:
@@ -187,9 +185,9 @@ class VectorSearchServicer(pb_grpc.VectorSearchServicer):
         def work() -> pb.SearchResponse:
             return self._search_group(self.reg.get(request.index), [request])[0]
 
-        index = self.reg.find(request.index)
-        cheap = index is not None and not request.filters and index.cheap_search()
-        return await self._run(context, "Search", "inline" if cheap else "search", work)
+        # Always on the search pool, never the event loop: FAISS releases the GIL, so
+        # concurrent searches use every core while the loop keeps accepting requests.
+        return await self._run(context, "Search", "search", work)
 
     async def BatchSearch(
         self, request: pb.BatchSearchRequest, context: Any

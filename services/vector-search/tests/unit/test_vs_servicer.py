@@ -67,3 +67,43 @@ async def test_vs_domain_error_maps_to_status(servicer: VectorSearchServicer) ->
     assert ctx.code == grpc.StatusCode.NOT_FOUND
     assert status_for(errors.DimensionMismatch("x")) == grpc.StatusCode.INVALID_ARGUMENT
     assert status_for(errors.ResourceExhausted("x")) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.parametrize("kind", ["HNSW", "Flat"])
+async def test_vs_searches_run_on_the_search_pool_not_the_event_loop(
+    tmp_path: Path, kind: str
+) -> None:
+    """The loop thread only parses and replies; every search, however cheap, runs on the
+    pool, so concurrent searches use every core."""
+    import threading
+
+    import numpy as np
+
+    from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
+
+    settings = VectorSearchSettings(data_dir=tmp_path)
+    pools = {n: ThreadPoolExecutor(1, f"vs-{n}") for n in ("search", "batch", "write")}
+    hist = latency_histogram("t_seconds", "t", ("method", "code"), CollectorRegistry())
+    reg = IndexRegistry(tmp_path)
+    svc = VectorSearchServicer(reg, settings, pools, hist)
+    spec = pb.IndexSpec(name="shoes/x", dimension=8, kind=kind)
+    await svc.CreateIndex(pb.CreateIndexRequest(spec=spec), FakeContext(None))
+    x = np.random.default_rng(0).standard_normal((300, 8)).astype("float32")
+    items = [pb.Item(id=str(i), vector=v.tolist()) for i, v in enumerate(x)]
+    await svc.Upsert(pb.UpsertRequest(index="shoes/x", items=items), FakeContext(None))
+    index = reg.get("shoes/x")
+    threads: list[str] = []
+    real = index.search
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    index.search = spy  # type: ignore[method-assign]
+    query = pb.Query(vector=pb.Vector(values=x[0].tolist()))
+    reply = await svc.Search(pb.SearchRequest(index="shoes/x", query=query, k=5), FakeContext(None))
+    assert reply.hits[0].id == "0"
+    assert threads and all(t.startswith("vs-search") for t in threads), threads
+    reg.close()
+    for pool in pools.values():
+        pool.shutdown()

@@ -119,12 +119,6 @@ class ManagedIndex:
         with self.lock.read():
             return self.coll.search(xq, opts, self_ids), self.coll.generation
 
-    def cheap_search(self) -> bool:
-        """True when one unfiltered query takes well under a millisecond (graph/IVF kinds,
-        or a small exact index): the servicer then runs it on the event loop thread."""
-        coll = self.coll
-        return coll.engine.trained and (self.spec.kind != "Flat" or coll.count <= 20_000)
-
     def vectors_of(self, ids: Sequence[str]) -> np.ndarray:
         with self.lock.read():
             return np.stack([self.coll.vector_of(i) for i in ids])
