@@ -231,3 +231,43 @@ async def test_compare_blinds_and_signs(recommender, fakes) -> None:
             recommender, item_id="5", catalogue=None, models=["infogan"], k=3, secret="s",
             timings=Timings(),
         )  # fmt: skip
+
+
+async def test_expired_generation_is_looked_up_once_for_concurrent_requests(
+    recommender, fakes, make_png, clock
+) -> None:
+    """Single flight: 20 requests arriving when the TTL has run out share one DescribeIndex
+    (each used to start its own), and an error reaches every one of them."""
+    import asyncio
+
+    _, store, _ = fakes
+    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
+    calls: list[str] = []
+    release = asyncio.Event()
+    real = store.generation
+
+    async def slow(index: str) -> tuple[int, ...]:
+        calls.append(index)
+        await release.wait()
+        return await real(index)
+
+    store.generation = slow
+    requests = [
+        asyncio.create_task(recommender.search_image(make_png(i), **args)) for i in range(20)
+    ]
+    await asyncio.sleep(0.01)
+    release.set()
+    assert all(r.items for r in await asyncio.gather(*requests))
+    assert calls == ["shoes/infogan"]
+
+    clock.now += recommender.generation_ttl_s
+    release.clear()
+    store.down = True
+    requests = [
+        asyncio.create_task(recommender.search_image(make_png(i), **args)) for i in range(5)
+    ]
+    await asyncio.sleep(0.01)
+    release.set()
+    outcomes = await asyncio.gather(*requests, return_exceptions=True)
+    assert len(calls) == 2
+    assert all(isinstance(o, DependencyUnavailable) for o in outcomes), outcomes

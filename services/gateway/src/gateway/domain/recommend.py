@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -47,6 +48,10 @@ class Recommender:
     _generations_seen: dict[str, tuple[float, Gen | None]] = field(
         default_factory=dict, init=False, repr=False
     )
+    _generation_flights: dict[str, asyncio.Future[Gen]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _writes_seen: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def validate_request(
         self, catalogue: str | None, model: str | None, k: int
@@ -61,19 +66,45 @@ class Recommender:
         return ([catalogue] if catalogue else list(self.catalogues)), model
 
     async def _generation(self, index: str) -> tuple[int, ...]:
-        """Trusted for ``generation_ttl_s``: a re-index elsewhere changes cache keys within it."""
-        now = self.clock()
+        """Trusted for ``generation_ttl_s``: a re-index elsewhere changes cache keys within it.
+
+        Single flight: when the TTL runs out under load, one lookup per index is in flight
+        and every request waiting for it shares its answer (or its error).
+        """
         seen = self._generations_seen.get(index)
-        if seen and now - seen[0] < self.generation_ttl_s:
+        if seen and self.clock() - seen[0] < self.generation_ttl_s:
             if seen[1] is None:  # "no such index" is remembered too (automatic mode asks often)
                 raise NotFound(f"no index {index!r}")
             return seen[1]
+        flight = self._generation_flights.get(index)
+        if flight is None:
+            flight = asyncio.ensure_future(self._look_up_generation(index))
+            self._generation_flights[index] = flight
+            flight.add_done_callback(lambda f: self._landed(index, f))
+        return await asyncio.shield(flight)  # a cancelled waiter does not cancel the others
+
+    def _landed(self, index: str, flight: asyncio.Future[Gen]) -> None:
+        if self._generation_flights.get(index) is flight:
+            del self._generation_flights[index]
+        if not flight.cancelled():
+            flight.exception()  # retrieved here, so an error nobody awaited is not logged
+
+    def _forget_generation(self, index: str) -> None:
+        """After a write: the next request looks again (a lookup in flight may predate it)."""
+        self._generations_seen.pop(index, None)
+        self._generation_flights.pop(index, None)
+        self._writes_seen[index] = self._writes_seen.get(index, 0) + 1
+
+    async def _look_up_generation(self, index: str) -> tuple[int, ...]:
+        now, writes = self.clock(), self._writes_seen.get(index, 0)
         try:
             generation = await self.store.generation(index)
         except NotFound:
-            self._generations_seen[index] = (now, None)
+            if writes == self._writes_seen.get(index, 0):
+                self._generations_seen[index] = (now, None)
             raise
-        if all(g >= 0 for g in generation):  # a shard that did not answer is asked again
+        # Remembered unless a shard did not answer or one of our writes landed meanwhile.
+        if all(g >= 0 for g in generation) and writes == self._writes_seen.get(index, 0):
             self._generations_seen[index] = (now, generation)
         return generation
 
@@ -85,7 +116,7 @@ class Recommender:
         pairs = zip(generation, seen, strict=False)
         if all(a == b for a, b in pairs if a >= 0 and b >= 0):
             return True
-        self._generations_seen.pop(index, None)
+        self._forget_generation(index)
         return False
 
     async def _generations(self, catalogues: list[str], model: str) -> dict[str, tuple[int, ...]]:
@@ -259,7 +290,7 @@ class Recommender:
                 for (item_id, _, meta), vec in zip(items, vectors, strict=True)
             ]
             await self.store.upsert(index, stored)
-            self._generations_seen.pop(index, None)
+            self._forget_generation(index)
         return len(items)
 
     async def delete(self, item_id: str, catalogue: str | None) -> list[str]:
@@ -270,7 +301,7 @@ class Recommender:
                 continue
             if await self.store.delete(summary.name, item_id):
                 removed.append(summary.name)
-                self._generations_seen.pop(summary.name, None)
+                self._forget_generation(summary.name)
         if not removed:
             raise NotFound(f"item {item_id!r} not found", item_id=item_id)
         return removed
