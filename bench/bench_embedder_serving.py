@@ -15,14 +15,12 @@ import base64
 import logging
 import os
 import queue
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -32,8 +30,11 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from embedder.serving.manager import versions_on_disk
 from embedder.serving.toy_model import export_toy_model, png_bytes
+from fashionrec_common.supervisor import Supervisor
+from fashionrec_common.system import LocalSystem
 
 log = logging.getLogger("bench_embedder_serving")
+TUNING = {"TF_CPP_MIN_LOG_LEVEL": "2", "EMBEDDER_SERVING_LOG_LEVEL": "WARNING"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,12 +46,6 @@ def load_images(n: int) -> tuple[list[bytes], str]:
         if files:
             return [f.read_bytes() for f in files], "catalogue JPEGs 224 px"
     return [png_bytes(i, 64) for i in range(n)], "synthetic 64 px PNGs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_load(call: Callable[[int], None], concurrency: int, requests: int) -> dict[str, float]:
@@ -84,23 +79,23 @@ def run_load(call: Callable[[int], None], concurrency: int, requests: int) -> di
     return {"rps": len(latencies) / wall, "p50": q[9] * 1000, "p95": q[18] * 1000}
 
 
-def start_server(base_path: Path, name: str, max_batch: int) -> tuple[subprocess.Popen, int, int]:
-    grpc_port, rest_port = free_port(), free_port()
-    cmd = [sys.executable, "-m", "embedder.serving", "--port", str(grpc_port)]
-    cmd += ["--rest_api_port", str(rest_port), "--model_name", name]
-    cmd += ["--model_base_path", str(base_path), "--enable_batching"]
-    cmd += ["--max_batch_size", str(max_batch), "--batch_timeout_micros", "2000"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "EMBEDDER_SERVING_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{rest_port}/v1/models/{name}").status_code == 200:
-                return proc, grpc_port, rest_port
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("server did not start")
+@contextmanager
+def served(base_path: Path, name: str, max_batch: int) -> Iterator[LocalSystem]:
+    """The embedder as the system description starts it (flags, env, gRPC health), serving
+    only ``name``, with this benchmark's batching limits added."""
+    models = Path(tempfile.mkdtemp(prefix="embench-"))
+    (models / "models.config").write_text(
+        f'model_config_list {{ config {{ name: "{name}" base_path: "{base_path.resolve()}" '
+        'model_platform: "tensorflow" } }\n'
+    )
+    system = LocalSystem.on_free_ports(
+        models=models, catalog=models, state=models, tuning={"embedder": TUNING}
+    )
+    argv = [*system.argv("embedder"), f"--max_batch_size={max_batch}"]
+    argv.append("--batch_timeout_micros=2000")
+    with Supervisor(out=(models / "server.log").open("w"), colour=False) as sup:
+        system.start(sup, "embedder", argv=argv, timeout_s=120)
+        yield system
 
 
 def main() -> None:
@@ -134,8 +129,25 @@ def main() -> None:
     def in_process(i: int) -> None:
         fn(images=tf.constant([images[i % len(images)]]))["embedding"].numpy()
 
-    proc, grpc_port, rest_port = start_server(base, name, args.max_batch)
-    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+    with served(base, name, args.max_batch) as system:
+        rounds = measure(args, system, name, images, in_process)
+    report(
+        rounds,
+        f"model {name} v{version} (D={dim}), {image_kind}, batch 1 per request, "
+        f"server batching max {args.max_batch} / 2 ms, {os.cpu_count()} CPUs, "
+        f"{args.rounds} interleaved rounds",
+    )
+
+
+def measure(
+    args: argparse.Namespace,
+    system: LocalSystem,
+    name: str,
+    images: list[bytes],
+    in_process: Callable[[int], None],
+) -> dict[tuple[str, int], list[dict[str, float]]]:
+    """In-process, gRPC and REST calls, interleaved over ``args.rounds`` rounds."""
+    channel = grpc.insecure_channel(system.address("embedder"))
     try:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         protos = [tf.make_tensor_proto([img]) for img in images]
@@ -147,7 +159,7 @@ def main() -> None:
             stub.Predict(req, timeout=30)
 
         bodies = [{"instances": [{"b64": base64.b64encode(img).decode()}]} for img in images]
-        url = f"http://127.0.0.1:{rest_port}/v1/models/{name}:predict"
+        url = f"{system.url('embedder')}/v1/models/{name}:predict"
         # Keep-alive clients made before timing: building an httpx client loads the CA
         # bundle (~100 ms of CPU), which would otherwise land in p95.
         pool: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
@@ -173,14 +185,7 @@ def main() -> None:
                     log.info("round %d %s c%d: %s", r, label, conc, stats)
     finally:
         channel.close()
-        proc.terminate()
-        proc.wait(15)
-    report(
-        rounds,
-        f"model {name} v{version} (D={dim}), {image_kind}, batch 1 per request, "
-        f"server batching max {args.max_batch} / 2 ms, {os.cpu_count()} CPUs, "
-        f"{args.rounds} interleaved rounds",
-    )
+    return rounds
 
 
 def report(rounds: dict[tuple[str, int], list[dict[str, float]]], title: str) -> None:

@@ -15,10 +15,6 @@ import argparse
 import logging
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,9 +25,18 @@ import numpy as np
 
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
+from fashionrec_common.grpc_auth import bearer_metadata
+from fashionrec_common.supervisor import Supervisor
+from fashionrec_common.system import LocalSystem
 from vector_search.index.engine import DEFAULT_EF_SEARCH, DEFAULT_NPROBE
 
 log = logging.getLogger("bench_vector_search")
+# Bench-only settings on top of the system description: no fsync, no periodic snapshot.
+TUNING = {
+    "VECTOR_SEARCH_LOG_LEVEL": "WARNING",
+    "VECTOR_SEARCH_FSYNC": "never",
+    "VECTOR_SEARCH_SNAPSHOT_INTERVAL_S": "100000",
+}
 KINDS = {  # label -> (kind, pca_dimension)
     "Flat": ("Flat", 0),
     "HNSW": ("HNSW", 0),
@@ -71,12 +76,6 @@ def embed_catalogue(model_dir: Path, catalogue: Path, cache: Path) -> np.ndarray
     return x
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def percentile_ms(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000, q))
 
@@ -88,42 +87,43 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: int) -> dict:
     kind, pca = KINDS[label]
-    data_dir = Path(tempfile.mkdtemp(prefix="vsbench-"))
-    port = free_port()
-    env = {**os.environ, "VECTOR_SEARCH_LOG_LEVEL": "WARNING", "VECTOR_SEARCH_FSYNC": "never",
-           "VECTOR_SEARCH_SNAPSHOT_INTERVAL_S": "100000"}  # fmt: skip
-    cmd = [sys.executable, "-m", "vector_search", "--port", str(port), "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(cmd, env=env)
-    try:
+    state = Path(tempfile.mkdtemp(prefix="vsbench-"))
+    # Started from the one description of the local system (port, env, token, readiness).
+    system = LocalSystem.on_free_ports(
+        models=state, catalog=state, state=state, tuning={"vector-search": TUNING}
+    )
+    data_dir = state / "vector-search"
+    auth = bearer_metadata(system.vector_search_token)
+    with Supervisor(colour=False, grace_s=300) as sup:  # time to write the snapshot
+        child = system.start(sup, "vector-search")
         channel = grpc.insecure_channel(
-            f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]
+            system.address("vector-search"), options=[("grpc.max_send_message_length", 64 << 20)]
         )
-        grpc.channel_ready_future(channel).result(timeout=60)
         stub = pb_grpc.VectorSearchStub(channel)
         spec = pb.IndexSpec(name="bench/x", dimension=x.shape[1], kind=kind, pca_dimension=pca)
-        stub.CreateIndex(pb.CreateIndexRequest(spec=spec))
+        stub.CreateIndex(pb.CreateIndexRequest(spec=spec), metadata=auth)
         t0 = time.perf_counter()
         for s in range(0, len(x), 2000):
             items = [
                 pb.Item(id=str(i), vector=x[i].tolist()) for i in range(s, min(s + 2000, len(x)))
             ]
-            stub.Upsert(pb.UpsertRequest(index="bench/x", items=items), timeout=600)
+            stub.Upsert(pb.UpsertRequest(index="bench/x", items=items), timeout=600, metadata=auth)
         build_s = time.perf_counter() - t0
-        info = stub.DescribeIndex(pb.DescribeIndexRequest(index="bench/x")).info
+        info = stub.DescribeIndex(pb.DescribeIndexRequest(index="bench/x"), metadata=auth).info
         lat, found = [], []
         for i in range(len(xq)):
             req = pb.SearchRequest(
                 index="bench/x", query=pb.Query(vector=pb.Vector(values=xq[i].tolist())), k=k
             )
             t = time.perf_counter()
-            resp = stub.Search(req, timeout=10)
+            resp = stub.Search(req, timeout=10, metadata=auth)
             lat.append(time.perf_counter() - t)
             found.append([int(h.id) for h in resp.hits])
         channel.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)  # graceful: writes the snapshot we load below
-        proc.wait(timeout=300)
+        sup.stop(child)  # graceful (SIGTERM): writes the snapshot we load below
     snap = next(data_dir.glob("indexes/*/snap-*"))
+    if not (snap / "base.faiss").exists():
+        raise SystemExit(f"{label}: not trained at n={len(x)} (below its train threshold)")
     index = faiss.read_index(str(snap / "base.faiss"))
     transform = None
     if (snap / "transform.faiss").exists():

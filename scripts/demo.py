@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -258,6 +259,9 @@ def local_system(
         api_key=env("GATEWAY_API_KEYS", "demo-key"),
         vote_secret=env("FASHIONREC_VOTE_TOKEN_SECRET", "demo-only-vote-token-secret"),
         admin_key=env("ANNOTATION_ADMIN_KEY", "demo-admin"),
+        # Internal gRPC tokens: fresh each run, since every run starts its own services.
+        vector_search_token=secrets.token_urlsafe(24),
+        gateway_grpc_token=secrets.token_urlsafe(24),
     )
 
 
@@ -276,6 +280,7 @@ def main() -> int:
         index_catalog(args, system, model_names)
         say(f"shop and annotation UI:  {system.url('annotation')}/")
         say(f"gateway REST + OpenAPI:  {system.url('gateway')}/docs")
+        say(f"gateway gRPC: {system.address('gateway')} (Bearer {system.gateway_grpc_token})")
         say(f"annotator token for /annotate: {demo_annotator(args, system)}")
         say("more annotators: .venv/bin/python -m annotation add-annotator NAME")
         if args.check:
@@ -318,7 +323,8 @@ def index_catalog(args: argparse.Namespace, system: LocalSystem, model_names: li
         return
     run([PY, "-m", "gateway", "ingest", "--catalog", system.catalog,
          "--models", ",".join(model_names), "--embedder-url", system.url("embedder"),
-         "--shards", system.address("vector-search")])  # fmt: skip
+         "--shards", system.address("vector-search")],
+        env=system.environ("gateway"))  # fmt: skip
     marker.write_text(json.dumps(wanted))
 
 

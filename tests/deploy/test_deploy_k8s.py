@@ -128,7 +128,7 @@ def test_deploy_expected_objects_exist(docs: list[dict], overlay: str) -> None:
         ("Service", "vector-search"),
         ("HorizontalPodAutoscaler", "gateway"),
         ("HorizontalPodAutoscaler", "embedder"),
-        ("NetworkPolicy", "default-deny-ingress"),
+        ("NetworkPolicy", "default-deny"),
     ]:
         assert want in kinds, f"{want} missing from {overlay}"
     for name in ["embedder", "gateway", "annotation", "vector-search"]:
@@ -276,13 +276,89 @@ def reachable_from(docs: list[dict], target: str) -> tuple[set[str], set[str]]:
 
 
 def test_deploy_network_policies_isolate_the_backends(docs: list[dict]) -> None:
-    deny = of_kind(docs, "NetworkPolicy")["default-deny-ingress"]
+    deny = of_kind(docs, "NetworkPolicy")["default-deny"]
     assert deny["spec"]["podSelector"] == {} and "ingress" not in deny["spec"]
+    assert set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert "egress" not in deny["spec"]
     for target in PROTECTED:
         pods, namespaces = reachable_from(docs, target)
         assert pods == {"gateway"}, f"{target} reachable from {pods}"
         assert namespaces <= ALLOWED_NAMESPACES, f"{target}: {namespaces}"
     assert reachable_from(docs, "redis") == ({"gateway"}, set())
+
+
+DNS = "kube-system/kube-dns:53"
+# Where each workload may open connections (besides cluster DNS): workload names, or
+# "cidr:<range>" for addresses outside the cluster.
+EGRESS = {
+    "gateway": {"embedder", "vector-search", "annotation", "redis"},
+    "annotation": {"postgres"},
+    "embedder": set(),
+    "vector-search": set(),
+    "redis": set(),
+    "postgres": set(),
+}
+
+
+def egress_from(docs: list[dict], source: str) -> set[str]:
+    """Destinations some Egress policy admits for ``source``'s pods (see EGRESS)."""
+    loads = workloads(docs)
+    labels = pod_labels(loads[source])
+    out: set[str] = set()
+    for name, pol in of_kind(docs, "NetworkPolicy").items():
+        if "Egress" not in pol["spec"]["policyTypes"]:
+            continue
+        if not matches(pol["spec"]["podSelector"], labels):
+            continue
+        for rule in pol["spec"].get("egress", []):
+            dests = rule.get("to")
+            assert dests and rule.get("ports"), f"policy {name} admits any destination or port"
+            for dest in dests:
+                if "ipBlock" in dest:
+                    out.add(f"cidr:{dest['ipBlock']['cidr']}")
+                elif "namespaceSelector" in dest:
+                    ns = dest["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                    app = dest["podSelector"]["matchLabels"]["k8s-app"]
+                    ports = {p["port"] for p in rule["ports"]}
+                    out.add(f"{ns}/{app}:{','.join(map(str, sorted(ports)))}")
+                else:
+                    out |= {
+                        n for n, w in loads.items() if matches(dest["podSelector"], pod_labels(w))
+                    }
+    return out
+
+
+def test_deploy_network_policies_restrict_egress(docs: list[dict], overlay: str) -> None:
+    assert any(
+        "Egress" in p["spec"]["policyTypes"] and p["spec"]["podSelector"] == {}
+        and "egress" not in p["spec"]
+        for p in of_kind(docs, "NetworkPolicy").values()
+    ), "no default-deny egress policy"  # fmt: skip
+    for name in workloads(docs):
+        want = set(EGRESS[name]) | {DNS}
+        if overlay == "overlays/prod-gpu" and name == "annotation":
+            # The managed database lives outside the cluster: an address range, not pods.
+            want = {DNS} | {d for d in egress_from(docs, name) if d.startswith("cidr:")}
+            assert len(want) == 2, "prod annotation needs the database's address range"
+        assert egress_from(docs, name) == want, f"{name} egress"
+
+
+def test_deploy_vector_search_admits_only_the_gateway_on_grpc(docs: list[dict]) -> None:
+    gateway_labels = pod_labels(workloads(docs)["gateway"])
+    vs_labels = pod_labels(workloads(docs)["vector-search"])
+    for name, pol in of_kind(docs, "NetworkPolicy").items():
+        if "Ingress" not in pol["spec"]["policyTypes"] or not matches(
+            pol["spec"]["podSelector"], vs_labels
+        ):
+            continue
+        for rule in pol["spec"].get("ingress", []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            if 50051 not in ports and ports:
+                continue
+            assert rule.get("from"), f"{name} opens gRPC to everyone"
+            for src in rule["from"]:
+                assert set(src) == {"podSelector"}, f"{name}: {src}"
+                assert src["podSelector"]["matchLabels"].items() <= gateway_labels.items(), name
 
 
 def test_deploy_gpu_only_in_the_gpu_overlay(docs: list[dict], overlay: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fashionrec.recommend.v1 import recommend_pb2, recommend_pb2_grpc
+from fashionrec_common.grpc_auth import bearer_metadata
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 MODELS = "infogan,random_infogan"
@@ -85,9 +86,12 @@ def test_internal_grpc_api_matches_rest(system, client):
     rest = client.get(f"/v1/items/{item_id}/similar", params={"k": 3}).json()
     with grpc.insecure_channel(f"127.0.0.1:{system.gateway_grpc_port}") as channel:
         stub = recommend_pb2_grpc.RecommendStub(channel)
-        reply = stub.SimilarToItem(
-            recommend_pb2.SimilarToItemRequest(item_id=item_id, catalogue="shoes", k=3), timeout=30
-        )
+        request = recommend_pb2.SimilarToItemRequest(item_id=item_id, catalogue="shoes", k=3)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.SimilarToItem(request, timeout=30)  # internal gRPC needs the token
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        token = bearer_metadata(system.local.gateway_grpc_token)
+        reply = stub.SimilarToItem(request, timeout=30, metadata=token)
     assert [r.id for r in reply.items] == [i["id"] for i in rest["items"]]
 
 

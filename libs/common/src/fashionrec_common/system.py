@@ -9,7 +9,8 @@ answers ``/readyz``, never merely when its port accepts connections.
 Arguments and environment values are templates filled from a :class:`LocalSystem`:
 ``{embedder.http}`` is the embedder's port named ``http`` and ``{embedder.host}`` its host
 (``vector_search`` for vector-search); ``{models}``, ``{catalog}`` and ``{state}`` are its
-folders; ``{api_key}``, ``{vote_secret}`` and ``{admin_key}`` its secrets; ``{public}`` is
+folders; ``{api_key}``, ``{vote_secret}``, ``{admin_key}``, ``{vector_search_token}`` and
+``{gateway_grpc_token}`` its secrets (the last two guard internal gRPC); ``{public}`` is
 the host a browser uses. So each address is written once, where its service is described.
 """
 
@@ -115,6 +116,7 @@ SERVICES: tuple[Service, ...] = (
             "--data-dir={state}/vector-search",
             "--metrics-port={vector_search.metrics}",
         ),
+        env={"VECTOR_SEARCH_AUTH_TOKENS": "{vector_search_token}"},
         deploy_only=frozenset(
             {"VECTOR_SEARCH_HOST", "VECTOR_SEARCH_LOG_LEVEL", "VECTOR_SEARCH_LOG_JSON"}
         ),
@@ -131,14 +133,7 @@ SERVICES: tuple[Service, ...] = (
             "ANNOTATION_ADMIN_KEY": "{admin_key}",
             "ANNOTATION_GATEWAY_PUBLIC_URL": "http://{public}:{gateway.http}",
         },
-        deploy_only=frozenset(
-            {
-                "ANNOTATION_HOST",
-                "ANNOTATION_LOG_LEVEL",
-                "ANNOTATION_LOG_JSON",
-                "ANNOTATION_GATEWAY_API_KEY",
-            }
-        ),
+        deploy_only=frozenset({"ANNOTATION_HOST", "ANNOTATION_LOG_LEVEL", "ANNOTATION_LOG_JSON"}),
     ),
     Service(
         "gateway",
@@ -150,6 +145,8 @@ SERVICES: tuple[Service, ...] = (
             "GATEWAY_GRPC_PORT": "{gateway.grpc}",
             "GATEWAY_EMBEDDER_URL": "http://{embedder.host}:{embedder.http}",
             "GATEWAY_VECTOR_SEARCH_SHARDS": "{vector_search.host}:{vector_search.grpc}",
+            "GATEWAY_VECTOR_SEARCH_TOKEN": "{vector_search_token}",
+            "GATEWAY_GRPC_AUTH_TOKENS": "{gateway_grpc_token}",
             "GATEWAY_ANNOTATION_URL": "http://{annotation.host}:{annotation.http}",
             "GATEWAY_CATALOG_DIR": "{catalog}",
             "GATEWAY_API_KEYS": "{api_key}",
@@ -212,6 +209,8 @@ class LocalSystem:
     api_key: str = "local-api-key"
     vote_secret: str = "local-vote-token-secret"
     admin_key: str = "local-admin-key"
+    vector_search_token: str = "local-vector-search-token"
+    gateway_grpc_token: str = "local-gateway-grpc-token"
     host: str = "127.0.0.1"
     tuning: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
@@ -241,6 +240,8 @@ class LocalSystem:
             api_key=self.api_key,
             vote_secret=self.vote_secret,
             admin_key=self.admin_key,
+            vector_search_token=self.vector_search_token,
+            gateway_grpc_token=self.gateway_grpc_token,
             public=self.host,
         )
         return out

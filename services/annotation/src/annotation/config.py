@@ -23,7 +23,5 @@ class AnnotationSettings(ServiceSettings):
     vote_token_max_age_s: int = Field(default=24 * 3600, gt=0)
     admin_key: SecretStr | None = None
     gateway_public_url: str = "http://127.0.0.1:8080"
-    # Sent by the pages as X-API-Key to the gateway when the gateway requires keys.
-    gateway_api_key: str | None = None
     port: int = Field(default=8090, ge=0, le=65535)
     migrate_on_start: bool = True

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
 
 from annotation.domain.leaderboard import VoteRecord
-from annotation.domain.tokens import (
-    COMPARE_SALT,
-    hash_annotator_token,
-    sign_comparison,
-    verify_comparison,
-)
+from annotation.domain.tokens import hash_annotator_token, sign_comparison, verify_comparison
 from annotation.domain.votes import Annotator, NewVote, VoteService
 from annotation.errors import BadAnnotator, DoubleVote, ForgedToken, InvalidChoice, ReplayedToken
+from fashionrec_common import compare_token
 
 from ..conftest import SECRET, make_comparison, make_token
 
@@ -86,8 +81,11 @@ def test_none_is_similar(setup) -> None:  # type: ignore[no-untyped-def]
         make_token(secret="another-secret-entirely-000000"),
         "not-a-token",
         make_token()[:-3] + "AAA",
-        URLSafeTimedSerializer(SECRET, salt=COMPARE_SALT).dumps({"query_id": "q"}),
-        URLSafeTimedSerializer(SECRET, salt="other.salt").dumps({"x": 1}),
+        compare_token.seal(SECRET, {"query_id": "q"}),
+        compare_token.seal(SECRET, {"query_id": "q", "catalogue": "c", "rows": [], "nonce": "n"}),
+        compare_token.seal(SECRET, ["a", "list"]),
+        compare_token.seal(SECRET, {"x": 1})[len(compare_token.PREFIX) :],  # no version prefix
+        "fc1." + compare_token.seal(SECRET, {"x": 1})[len(compare_token.PREFIX) :],
     ],
 )
 def test_forged_tokens_are_rejected(setup, token: str) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from fashionrec_common.grpc_auth import ClientTls, ServerTls, parse_tokens
 from fashionrec_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,13 @@ class GatewaySettings(ServiceSettings):
 
     embedder_url: str = "http://127.0.0.1:8501"
     vector_search_shards: CommaList = Field(default_factory=lambda: ["127.0.0.1:50051"])
+    # Internal gRPC security (docs/operations.md): the token this gateway sends to
+    # vector-search, the tokens its own gRPC server accepts (two during a rotation), and
+    # optional TLS for each side (GATEWAY_VECTOR_SEARCH_TLS__CA_FILE, GATEWAY_GRPC_TLS__...).
+    vector_search_token: SecretStr | None = None
+    vector_search_tls: ClientTls | None = None
+    grpc_auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    grpc_tls: ServerTls | None = None
     annotation_url: str = "http://127.0.0.1:8090"
     catalog_dir: Path | None = None
     public_url: str = Field(default="", description="base of image URLs; empty = request URL")
@@ -53,7 +61,15 @@ class GatewaySettings(ServiceSettings):
     max_pixels: int = Field(default=25_000_000, gt=0)
     max_k: int = Field(default=100, gt=0)
     decode_timeout_s: float = Field(default=2.0, gt=0)
-    rate_limit_per_minute: int = Field(default=600, ge=0, description="per key or client; 0 = off")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="per API key, else per client address; 0 = off"
+    )
+    rate_limit_redis_url: str | None = Field(
+        default=None, description="Redis shared by replicas for rate limits; empty = REDIS_URL"
+    )
+    image_url_deadline_s: float = Field(
+        default=5.0, gt=0, le=60, description="whole image_url fetch: connect and every read"
+    )
     cache_ttl_s: int = Field(default=300, gt=0)
     cache_prefix: str = "fashionrec:gw:"
     lru_size: int = Field(default=2048, gt=0)
@@ -84,6 +100,11 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _comma(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("grpc_auth_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        return parse_tokens(value)
 
     @field_validator("vector_search_shards")
     @classmethod

@@ -6,9 +6,11 @@ import grpc
 
 from fashionrec.recommend.v1 import recommend_pb2 as pb
 from fashionrec.recommend.v1 import recommend_pb2_grpc as pb_grpc
+from fashionrec_common.grpc_auth import bind, token_auth
 from fashionrec_common.grpc_server import build_server
 from fashionrec_common.health import SERVING
 from gateway.api.errors import status_of
+from gateway.domain.principals import peer_address, principal
 from gateway.domain.timing import Timings
 from gateway.domain.types import Recommendations, normalise_filters
 from gateway.errors import GatewayError
@@ -58,9 +60,20 @@ class RecommendServicer(pb_grpc.RecommendServicer):
         code = _GRPC_STATUS.get(status_of(exc), grpc.StatusCode.INTERNAL)
         await context.abort(code, exc.message)
 
+    async def _limit(self, context: grpc.aio.ServicerContext) -> None:
+        """The REST rate limit and buckets: a configured x-api-key's id, else the peer host."""
+        services = self.services
+        if services.limiter is None:
+            return
+        metadata = dict(context.invocation_metadata() or ())
+        address = peer_address(context.peer())
+        who = principal(metadata.get("x-api-key"), services.settings.api_keys, address)
+        await services.limiter.hit(who)
+
     async def _recommend(self, context, method, target, request):  # type: ignore[no-untyped-def]
         """Run ``method(target, ...)`` with the request's shared fields; map errors once."""
         try:
+            await self._limit(context)
             result = await method(
                 target,
                 catalogue=request.catalogue or None,
@@ -84,9 +97,10 @@ class RecommendServicer(pb_grpc.RecommendServicer):
 
 async def start_grpc(services: Services, host: str, port: int) -> tuple[grpc.aio.Server, int]:
     """Start the server (port 0 picks a free one); returns it and the bound port."""
-    server, health = build_server([SERVICE])
+    settings = services.settings
+    server, health = build_server([SERVICE], token_auth(settings.grpc_auth_tokens, "gateway gRPC"))
     pb_grpc.add_RecommendServicer_to_server(RecommendServicer(services), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    bound = bind(server, f"{host}:{port}", settings.grpc_tls)
     await server.start()
     await health.set(SERVICE, SERVING)
     await health.set("", SERVING)

@@ -10,8 +10,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from tqdm import tqdm
 
+from fashionrec_common.grpc_auth import ClientTls
 from gateway.clients.embedder import EmbedderClient
 from gateway.clients.vector_search import ShardedVectorSearch
 from gateway.domain.images import check_image
@@ -20,6 +23,18 @@ from gateway.errors import GatewayError, InvalidInput
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 16 * 1024 * 1024
+
+
+class IngestSettings(BaseSettings):
+    """How to reach vector-search securely: the gateway's own variables, read from the
+    environment so the token never shows on a command line."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    vector_search_token: SecretStr | None = None
+    vector_search_tls: ClientTls | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,12 +85,18 @@ async def _embed(
     return out
 
 
-async def ingest(args: argparse.Namespace) -> int:
+async def ingest(args: argparse.Namespace, settings: IngestSettings | None = None) -> int:
     catalog: Path = args.catalog
     rows = read_labels(args.labels or catalog / "labels.csv", args.limit)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     embedder = EmbedderClient(args.embedder_url, timeout_s=120.0)
-    store = ShardedVectorSearch(args.shards.split(","), timeout_s=60.0)
+    settings = settings or IngestSettings()
+    store = ShardedVectorSearch(
+        args.shards.split(","),
+        timeout_s=60.0,
+        token=settings.vector_search_token,
+        tls=settings.vector_search_tls,
+    )
     loaded: list[tuple[dict[str, str], bytes]] = []
     skipped = 0
     for row in tqdm(rows, desc="reading", unit="img"):
@@ -117,4 +138,4 @@ async def ingest(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    return asyncio.run(ingest(args))
+    return asyncio.run(ingest(args, IngestSettings()))

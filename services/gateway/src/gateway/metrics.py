@@ -39,6 +39,11 @@ class GatewayMetrics:
         self.errors = Counter(
             "gateway_errors", "Error replies by code", ("code",), registry=self.registry
         )
+        self.rate_limit_fallbacks = Counter(
+            "gateway_rate_limit_fallbacks",
+            "Rate-limit checks answered by this replica's own bucket because Redis failed",
+            registry=self.registry,
+        )
 
     def observe_cache(self, result: str) -> None:
         self.cache.labels(result).inc()

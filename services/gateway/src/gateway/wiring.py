@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from gateway.clients.annotation import AnnotationClient
 from gateway.clients.cache import LruCache, RedisCache
 from gateway.clients.embedder import EmbedderClient
+from gateway.clients.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.clients.resilience import CircuitBreaker
 from gateway.clients.vector_search import ShardedVectorSearch
 from gateway.config import GatewaySettings
@@ -28,9 +29,17 @@ class Services:
     annotation: AnnotationClient
     recommender: Recommender
     jobs: Jobs
+    # Shared by REST and gRPC; None = an in-process limiter from the settings (tests).
+    limiter: RateLimiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.limiter is None:
+            self.limiter = LocalRateLimiter(self.settings.rate_limit_per_minute)
 
     async def close(self) -> None:
         await self.jobs.wait()
+        if self.limiter is not None:
+            await self.limiter.close()
         await self.embedder.close()
         await self.store.close()
         await self.cache.close()
@@ -53,6 +62,8 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         retries=settings.retries,
         breaker_failures=settings.breaker_failures,
         breaker_reset_s=settings.breaker_reset_s,
+        token=settings.vector_search_token,
+        tls=settings.vector_search_tls,
     )
     cache: LruCache | RedisCache
     if settings.redis_url:
@@ -82,4 +93,18 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         annotation=AnnotationClient(settings.annotation_url),
         recommender=recommender,
         jobs=Jobs(),
+        limiter=build_rate_limiter(settings, metrics),
+    )
+
+
+def build_rate_limiter(settings: GatewaySettings, metrics: GatewayMetrics) -> RateLimiter:
+    """Redis (GATEWAY_RATE_LIMIT_REDIS_URL, else REDIS_URL) so replicas share buckets."""
+    url = settings.rate_limit_redis_url or settings.redis_url
+    if not url or settings.rate_limit_per_minute <= 0:
+        return LocalRateLimiter(settings.rate_limit_per_minute)
+    return RedisRateLimiter(
+        url,
+        settings.rate_limit_per_minute,
+        prefix=settings.cache_prefix + "ratelimit",
+        on_fallback=metrics.rate_limit_fallbacks.inc,
     )

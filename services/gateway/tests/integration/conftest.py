@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import os
 import subprocess
 import sys
 import uuid
@@ -31,6 +32,8 @@ from gateway.wiring import Services, build_services
 
 PY = sys.executable
 REDIS = "redis://127.0.0.1:6379/7"
+# vector-search runs with a token (as deployed); the gateway and the ingest CLI send it.
+VS_TOKEN = "gw-test-vector-search-token"
 EXPORT = """
 import sys
 from pathlib import Path
@@ -69,6 +72,7 @@ def system(tmp_path_factory) -> LocalSystem:
         models=base / "models",
         catalog=base / "catalog",
         state=base / "state",
+        vector_search_token=VS_TOKEN,
         tuning={
             "embedder": {"EMBEDDER_SERVING_LOG_JSON": "false"},
             "gateway": {"GATEWAY_RATE_LIMIT_PER_MINUTE": "0", "REDIS_URL": REDIS},
@@ -108,10 +112,16 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
+def ingest_env() -> dict[str, str]:
+    """The environment for ``python -m gateway ingest``: the token vector-search expects."""
+    return {**os.environ, "GATEWAY_VECTOR_SEARCH_TOKEN": VS_TOKEN}
+
+
 def gw_settings(**overrides: object) -> GatewaySettings:
     base: dict[str, object] = {
         "api_keys": "test-key",
         "vote_token_secret": "test-secret",
+        "vector_search_token": VS_TOKEN,
         "rate_limit_per_minute": 0,
         "breaker_reset_s": 1.0,
         "search_timeout_s": 2.0,

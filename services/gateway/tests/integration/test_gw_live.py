@@ -7,14 +7,14 @@ import sys
 
 import grpc
 import pytest
-from itsdangerous import URLSafeTimedSerializer
 
 from fashionrec.recommend.v1 import recommend_pb2 as rpb
 from fashionrec.recommend.v1 import recommend_pb2_grpc as rpb_grpc
+from fashionrec_common import compare_token
 from fashionrec_common.supervisor import free_port
 from gateway.grpc_api import start_grpc
 
-from .conftest import REDIS, b64, gw_settings, image, write_catalog
+from .conftest import REDIS, b64, gw_settings, image, ingest_env, write_catalog
 
 pytestmark = pytest.mark.integration
 KEY = {"X-API-Key": "test-key"}
@@ -45,7 +45,7 @@ async def test_ingest_cli_then_search_by_upload_and_by_id(
         [sys.executable, "-m", "gateway", "ingest", "--catalog", str(tmp_path),
          "--models", "infogan,mobilenet_v2", "--embedder-url", embedder_url,
          "--shards", shard, "--batch-size", "5"],  # fmt: skip
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=ingest_env(),
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert "skipping images/broken.png" in run.stderr and "indexed 24 vectors" in run.stderr
@@ -185,9 +185,9 @@ async def test_compare_token_and_grpc(embedder_url, shard, make_gateway) -> None
             "/v1/compare", params={"item_id": "cmp-0", "models": "infogan,mobilenet_v2"}
         )
     ).json()
-    token = URLSafeTimedSerializer("test-secret", salt="fashionrec.compare.v1").loads(doc["token"])
-    assert {r["model"] for r in token["rows"]} == {"infogan", "mobilenet_v2"}
-    assert [r["items"] for r in token["rows"]] == [
+    shown = compare_token.decode("test-secret", doc["token"], max_age_s=60)
+    assert {r.model for r in shown.rows} == {"infogan", "mobilenet_v2"}
+    assert [list(r.items) for r in shown.rows] == [
         [i["id"] for i in r["items"]] for r in doc["rows"]
     ]
     assert all(len(r["items"]) == 5 for r in doc["rows"])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .conftest import gw_settings, image, start_shard, write_catalog
+from .conftest import gw_settings, image, ingest_env, start_shard, write_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +16,7 @@ def ingest(catalog, embedder_url: str, shards: str) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "gateway", "ingest", "--catalog", str(catalog),
          "--models", "infogan", "--embedder-url", embedder_url, "--shards", shards],  # fmt: skip
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env=ingest_env(),
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
 

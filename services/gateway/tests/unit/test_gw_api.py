@@ -8,8 +8,11 @@ import json
 
 import pytest
 
+from fashionrec_common import compare_token
 from gateway.config import GatewaySettings
-from gateway.domain.compare import serializer
+from gateway.errors import RateLimited
+
+from .conftest import make_services
 
 
 def b64(data: bytes) -> str:
@@ -171,8 +174,8 @@ async def test_compare_and_vote_forwarding(rig, settings) -> None:
     doc = reply.json()
     assert "infogan" not in json.dumps(doc["rows"]) and [r["row"] for r in doc["rows"]] == [1, 2]
     assert doc["query"]["id"] == "4" and doc["query"]["image_url"].endswith("/img/4.png")
-    token = serializer("s3cret").loads(doc["token"])
-    assert [r["items"] for r in token["rows"]] == [
+    shown = compare_token.decode("s3cret", doc["token"], max_age_s=60)
+    assert [list(r.items) for r in shown.rows] == [
         [i["id"] for i in row["items"]] for row in doc["rows"]
     ]
     vote = {"token": doc["token"], "choice": 1, "duration_ms": 900}
@@ -218,24 +221,24 @@ async def test_health_and_openapi(rig) -> None:
 
 
 async def test_rate_limit_per_key(settings, fakes, make_png) -> None:
-    from gateway.api.app import create_app
-    from gateway.api.guards import RateLimiter
+    from gateway.clients.ratelimit import LocalRateLimiter
 
+    embedder, store, votes = fakes
     limited = settings.model_copy(update={"rate_limit_per_minute": 3})
-    app = create_app(limited)
-    assert isinstance(app.state.limiter, RateLimiter) and app.state.limiter.per_minute == 3
-    limiter = RateLimiter(3, clock=lambda: 0.0)
+    services = make_services(limited, embedder, store, votes)
+    assert isinstance(services.limiter, LocalRateLimiter) and services.limiter.per_minute == 3
+    limiter = LocalRateLimiter(3, clock=lambda: 0.0)
     for _ in range(3):
-        limiter.hit("a")
-    with pytest.raises(Exception, match="rate limit"):
-        limiter.hit("a")
-    limiter.hit("b")  # another key has its own bucket
+        await limiter.hit("a")
+    with pytest.raises(RateLimited, match="rate limit"):
+        await limiter.hit("a")
+    await limiter.hit("b")  # another principal has its own bucket
 
 
 async def test_rate_limit_reply(rig) -> None:
-    from gateway.api.guards import RateLimiter
+    from gateway.clients.ratelimit import LocalRateLimiter
 
-    rig.client._transport.app.state.limiter = RateLimiter(2)  # type: ignore[attr-defined]
+    rig.services.limiter = LocalRateLimiter(2)
     codes = [(await rig.client.get("/v1/catalogues")).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 

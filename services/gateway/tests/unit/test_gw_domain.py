@@ -5,9 +5,9 @@ from __future__ import annotations
 import collections
 
 import pytest
-from itsdangerous import BadSignature
 
-from gateway.domain.compare import compare, serializer
+from fashionrec_common import compare_token
+from gateway.domain.compare import compare
 from gateway.domain.keys import search_key
 from gateway.domain.sharding import merge_top_k, shard_for
 from gateway.domain.timing import Timings
@@ -220,12 +220,13 @@ async def test_compare_blinds_and_signs(recommender, fakes) -> None:
         timings=Timings(),
     )
     assert query.id == "5" and catalogue == "shoes" and len(rows) == 2
-    payload = serializer("s").loads(token)
-    assert payload["query_id"] == "5" and payload["catalogue"] == "shoes"
-    assert sorted(r["model"] for r in payload["rows"]) == ["infogan", "other"]
-    assert [r["items"] for r in payload["rows"]] == [[h.id for h in row] for row in rows]
-    with pytest.raises(BadSignature):
-        serializer("other-secret").loads(token)
+    shown = compare_token.decode("s", token, max_age_s=60)
+    assert shown.query_id == "5" and shown.catalogue == "shoes"
+    assert sorted(r.model for r in shown.rows) == ["infogan", "other"]
+    assert [list(r.items) for r in shown.rows] == [[h.id for h in row] for row in rows]
+    assert "infogan" not in token and "other" not in token
+    with pytest.raises(compare_token.CompareTokenInvalid):
+        compare_token.decode("other-secret", token, max_age_s=60)
     with pytest.raises(InvalidInput):
         await compare(
             recommender, item_id="5", catalogue=None, models=["infogan"], k=3, secret="s",

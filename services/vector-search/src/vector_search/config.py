@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from fashionrec_common.grpc_auth import ServerTls, parse_tokens
 from fashionrec_common.settings import ServiceSettings
 
 
@@ -30,6 +32,15 @@ class VectorSearchSettings(ServiceSettings):
     max_k: int = Field(default=1000, ge=1)
     max_batch: int = Field(default=10_000, ge=1)
     max_vectors_per_index: int = Field(default=20_000_000, ge=1)
-    search_threads: int = Field(default=8, ge=1)
+    # One search thread per core: FAISS searches release the GIL and run in parallel.
+    search_threads: int = Field(default_factory=lambda: os.cpu_count() or 4, ge=1)
     write_threads: int = Field(default=2, ge=1)
     use_gpu: bool = False
+    # Bearer tokens callers must send (comma-separated; two during a rotation). Empty: open.
+    auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    tls: ServerTls | None = Field(default=None, description="VECTOR_SEARCH_TLS__CERT_FILE, ...")
+
+    @field_validator("auth_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        return parse_tokens(value)

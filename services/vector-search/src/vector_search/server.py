@@ -11,6 +11,7 @@ import faiss
 from prometheus_client import CollectorRegistry
 
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
+from fashionrec_common.grpc_auth import bind, token_auth
 from fashionrec_common.grpc_server import build_server as build_grpc_server
 from fashionrec_common.health import SERVING
 from fashionrec_common.metrics import latency_histogram
@@ -43,7 +44,9 @@ class VectorSearchServer:
         latency = latency_histogram(
             "vector_search_request_seconds", "gRPC handling time", ("method", "code"), metrics
         )
-        self.server, self.health = build_grpc_server([SERVICE])
+        self.server, self.health = build_grpc_server(
+            [SERVICE], token_auth(settings.auth_tokens, "vector-search")
+        )
         pb_grpc.add_VectorSearchServicer_to_server(
             VectorSearchServicer(self.registry, settings, self.pools, latency), self.server
         )
@@ -55,7 +58,8 @@ class VectorSearchServer:
         await asyncio.get_running_loop().run_in_executor(
             self.pools["write"], self.registry.open_all
         )
-        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        address = f"{self.settings.host}:{self.settings.port}"
+        self.port = bind(self.server, address, self.settings.tls)
         await self.server.start()
         await self.health.set(SERVICE, SERVING)  # type: ignore[attr-defined]
         await self.health.set("", SERVING)  # type: ignore[attr-defined]

@@ -19,11 +19,9 @@ def _templates() -> Jinja2Templates:
 
 def _render(request: Request, template: str, page: str) -> HTMLResponse:
     settings = request.app.state.settings
-    config = {
-        "gatewayUrl": settings.gateway_public_url.rstrip("/"),
-        "gatewayApiKey": settings.gateway_api_key,
-        "page": page,
-    }
+    # Everything here is readable by anyone who opens the page: public values only, never a
+    # key. The pages only read from the gateway; votes carry the annotator's own token.
+    config = {"gatewayUrl": settings.gateway_public_url.rstrip("/"), "page": page}
     return _templates().TemplateResponse(request, template, {"config": config, "page": page})
 
 

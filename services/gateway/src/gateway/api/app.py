@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from fashionrec_common.api_docs import offline_docs_app
 from fashionrec_common.health import Readiness
 from gateway.api import errors
-from gateway.api.guards import BodyLimit, RateLimiter, StampStart
+from gateway.api.guards import BodyLimit, StampStart
 from gateway.api.routes import items, meta, search
 from gateway.config import GatewaySettings
 from gateway.wiring import Services, build_services
@@ -50,7 +50,6 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
         lifespan=lifespan,
         swagger_ui_parameters={"validatorUrl": None},  # the validator badge calls out
     )
-    app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     errors.install(app)
     app.include_router(search.router)
     app.include_router(items.router)

@@ -23,7 +23,9 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def rate_limit(request: Request) -> None:
-    request.app.state.limiter.hit(client_key(request))
+    services: Services = request.app.state.services
+    if services.limiter is not None:  # always set once Services is built
+        await services.limiter.hit(client_key(request, services.settings.api_keys))
 
 
 async def require_api_key(

@@ -1,8 +1,7 @@
-"""Input limits, API keys and per-key rate limiting."""
+"""Input limits, API keys and the rate-limit principal of a request."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from collections.abc import Sequence
@@ -11,7 +10,8 @@ from fastapi import Request
 from fastapi.security import APIKeyHeader
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import PayloadTooLarge, RateLimited, Unauthorized
+from gateway.domain.principals import known_key, principal
+from gateway.errors import PayloadTooLarge, Unauthorized
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="write endpoints")
 
@@ -78,40 +78,13 @@ def check_api_key(presented: str | None, keys: Sequence[str]) -> str:
     """Constant-time comparison against every configured key."""
     if not presented:
         raise Unauthorized("this endpoint needs an X-API-Key header")
-    ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(presented.encode(), key.encode())
-    if not ok:
+    if known_key(presented, keys) is None:
         raise Unauthorized("invalid API key")
     return presented
 
 
-class RateLimiter:
-    """Token bucket per key: ``per_minute`` sustained, bursts up to the same number."""
-
-    def __init__(self, per_minute: int, clock=time.monotonic, max_keys: int = 10_000) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def hit(self, key: str) -> None:
-        if self.per_minute <= 0:
-            return
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (float(self.per_minute), now))
-        tokens = min(float(self.per_minute), tokens + (now - last) * self.per_minute / 60.0)
-        if tokens < 1.0:
-            wait = (1.0 - tokens) * 60.0 / self.per_minute
-            raise RateLimited("rate limit exceeded", retry_after_s=max(1, round(wait)))
-        if len(self._buckets) >= self.max_keys and key not in self._buckets:
-            self._buckets.clear()  # bounded memory under a flood of distinct clients
-        self._buckets[key] = (tokens - 1.0, now)
-
-
-def client_key(request: Request) -> str:
-    """The API key when given, else the client address."""
-    key = request.headers.get("x-api-key")
-    if key:
-        return "key:" + key
-    return "ip:" + (request.client.host if request.client else "unknown")
+def client_key(request: Request, keys: Sequence[str]) -> str:
+    """The rate-limit principal: a configured key's id, else the client address (a made-up
+    key gets no bucket of its own)."""
+    address = request.client.host if request.client else "unknown"
+    return principal(request.headers.get("x-api-key"), keys, address)

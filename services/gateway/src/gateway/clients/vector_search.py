@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
+from pydantic import SecretStr
 
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
+from fashionrec_common.grpc_auth import ClientTls, aio_channel, bearer_metadata
 from gateway.clients.resilience import CircuitBreaker, DeadlineExceeded, Unavailable, call
 from gateway.domain.sharding import merge_top_k, shard_for
 from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem
@@ -39,6 +41,8 @@ class ShardedVectorSearch:
         retries: int = 2,
         breaker_failures: int = 5,
         breaker_reset_s: float = 5.0,
+        token: str | SecretStr | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         if not addresses:
             raise ValueError("at least one vector-search address")
@@ -47,7 +51,8 @@ class ShardedVectorSearch:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
         self.addresses = list(addresses)
-        self.channels = [grpc.aio.insecure_channel(a, options=options) for a in self.addresses]
+        self.channels = [aio_channel(a, tls, options) for a in self.addresses]
+        self.metadata = bearer_metadata(token)  # sent with every call (vector-search auth)
         self.stubs = [pb_grpc.VectorSearchStub(c) for c in self.channels]
         self.breakers = [
             CircuitBreaker(f"vector-search[{a}]", breaker_failures, breaker_reset_s)
@@ -67,7 +72,7 @@ class ShardedVectorSearch:
 
         async def attempt(left: float) -> Any:
             try:
-                return await rpc(request, timeout=left)
+                return await rpc(request, timeout=left, metadata=self.metadata)
             except grpc.aio.AioRpcError as exc:
                 code, detail = exc.code(), exc.details() or ""
                 if code == grpc.StatusCode.UNAVAILABLE:

@@ -1,4 +1,4 @@
-"""Blinded side-by-side rows for human votes, with a signed token the annotation service checks."""
+"""Blinded side-by-side rows for human votes, and the encrypted token that unblinds the vote."""
 
 from __future__ import annotations
 
@@ -6,18 +6,12 @@ import asyncio
 import secrets
 from collections.abc import Sequence
 
-from itsdangerous import URLSafeTimedSerializer
-
+from fashionrec_common import compare_token
+from fashionrec_common.compare_token import Comparison, ShownRow
 from gateway.domain.recommend import Recommender
 from gateway.domain.timing import Timings
 from gateway.domain.types import Hit, StoredItem
 from gateway.errors import InvalidInput
-
-TOKEN_SALT = "fashionrec.compare.v1"
-
-
-def serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=TOKEN_SALT)
 
 
 async def compare(
@@ -32,7 +26,8 @@ async def compare(
 ) -> tuple[StoredItem, str, list[list[Hit]], str]:
     """Returns (query item, catalogue, rows of hits in display order, token).
 
-    Model names never leave in the clear: only the signed token records which row is which.
+    Model names never leave in the clear: only the encrypted token (``fashionrec_common.
+    compare_token``, shared with the annotation service) records which row is which.
     """
     names = list(dict.fromkeys(m.strip() for m in models if m.strip()))
     if not 2 <= len(names) <= 8:
@@ -49,10 +44,12 @@ async def compare(
     order = list(range(len(names)))
     secrets.SystemRandom().shuffle(order)
     rows = [results[i].items for i in order]
-    payload = {
-        "query_id": item_id,
-        "catalogue": catalogue,
-        "rows": [{"model": names[i], "items": [h.id for h in results[i].items]} for i in order],
-        "nonce": secrets.token_hex(16),
-    }
-    return query, catalogue, rows, serializer(secret).dumps(payload)
+    comparison = Comparison(
+        query_id=item_id,
+        catalogue=catalogue,
+        rows=tuple(
+            ShownRow(model=names[i], items=tuple(h.id for h in results[i].items)) for i in order
+        ),
+        nonce=secrets.token_hex(16),
+    )
+    return query, catalogue, rows, compare_token.encode(secret, comparison)

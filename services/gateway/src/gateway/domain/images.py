@@ -27,7 +27,13 @@ def check_size(data: bytes, max_bytes: int) -> None:
 
 
 def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
-    """Return bytes the embedder can decode, or raise a 4xx domain error."""
+    """Return bytes the embedder can decode, or raise a 4xx domain error.
+
+    The pixel limit is checked on the size the header declares, before anything is decoded;
+    Pillow's own bomb check (which fires inside ``Image.open``) is the same refusal: 413.
+    Animations (GIF, APNG, animated WebP) are sent as their first frame only, re-encoded:
+    the served model decodes every frame it is given, so 100 frames cost 100 times the
+    memory, while a shop's animated product picture is still a fair query."""
     check_size(data, max_bytes)
     try:
         with warnings.catch_warnings():
@@ -36,12 +42,15 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
                 width, height = img.size
                 if width * height > max_pixels:
                     raise PayloadTooLarge(f"image has more than {max_pixels} pixels")
-                img.load()  # a full decode catches truncated or corrupt files here
+                animated = bool(getattr(img, "is_animated", False))
+                img.load()  # a full decode (of frame 1) catches truncated or corrupt files
                 turned = img.getexif().get(ORIENTATION, 1) not in (0, 1)
-                if img.format in NATIVE_FORMATS and not turned:
+                if img.format in NATIVE_FORMATS and not turned and not animated:
                     return data
                 return _reencode(img, upright=turned)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PayloadTooLarge(f"image has more than {max_pixels} pixels") from None
+    except UnidentifiedImageError:
         allowed = sorted(ALLOWED_FORMATS)
         raise UnsupportedMedia(f"not an image in an allowed format {allowed}") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -49,10 +58,11 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
 
 
 def _reencode(img: Image.Image, *, upright: bool) -> bytes:
-    """WebP, or a photo stored turned (phones tag portrait shots "rotate 90"), as bytes that any
-    embedder decodes upright: the pixels turned as the EXIF tag says, and no tag left to apply
-    twice. A JPEG stays a JPEG so that a phone photo does not grow tenfold as PNG (quality 95,
-    colour not subsampled a second time); anything else becomes a lossless PNG."""
+    """WebP, an animation's current (first) frame, or a photo stored turned (phones tag portrait
+    shots "rotate 90"), as bytes that any embedder decodes upright: the pixels turned as the
+    EXIF tag says, and no tag left to apply twice. A JPEG stays a JPEG so that a phone photo
+    does not grow tenfold as PNG (quality 95, colour not subsampled a second time); anything
+    else becomes a lossless single-frame PNG."""
     source = img.format
     if upright:
         img = ImageOps.exif_transpose(img)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,18 +90,70 @@ def index_name(catalogue: str, model: str) -> str:
     return f"{catalogue}/{model}"
 
 
+MAX_FILTER_KEYS = 32
+MAX_FILTER_VALUES = 50
+MAX_FILTERS_CHARS = 4096
+# An object of key -> value or list of values: two levels of brackets at most.
+MAX_FILTER_DEPTH = 2
+
+
+def parse_filters(text: str | None) -> Filters:
+    """Filters sent as JSON text (multipart field, query parameter). Size and nesting are
+    checked on the raw text before ``json.loads``, which recurses: 3,000 nested brackets
+    exhaust the stack (RecursionError, a 500) before any type check could run."""
+    from gateway.errors import InvalidInput
+
+    if not text:
+        return {}
+    if len(text) > MAX_FILTERS_CHARS:
+        raise InvalidInput(f"filters are longer than {MAX_FILTERS_CHARS} characters")
+    if _nesting_exceeds(text, MAX_FILTER_DEPTH):
+        raise InvalidInput(f"filters nest deeper than {MAX_FILTER_DEPTH} levels")
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput("filters must be a JSON object") from exc
+    return normalise_filters(raw)
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether JSON brackets (outside strings) nest deeper than ``limit``; no recursion."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
 def normalise_filters(raw: object) -> Filters:
-    """``{"class": "heels"}`` or ``{"class": ["heels", "flats"]}`` -> sorted lists of strings."""
+    """``{"class": "heels"}`` or ``{"class": ["heels", "flats"]}`` -> sorted lists of strings.
+    Values must be scalars, so nothing nested gets past this (gRPC filters are flat anyway)."""
     from gateway.errors import InvalidInput
 
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise InvalidInput("filters must be an object of key -> value or list of values")
+    if len(raw) > MAX_FILTER_KEYS:
+        raise InvalidInput(f"at most {MAX_FILTER_KEYS} filter keys")
     out: Filters = {}
     for key, value in raw.items():
         values = value if isinstance(value, list) else [value]
-        if not isinstance(key, str) or not key or len(values) > 50:
+        if not isinstance(key, str) or not key or len(values) > MAX_FILTER_VALUES:
             raise InvalidInput("bad filter key or too many values")
         if not all(isinstance(v, str | int | float | bool) for v in values):
             raise InvalidInput(f"filter {key!r} values must be scalars")

@@ -50,7 +50,7 @@
       try {
         res = await fetch(`${FR.gw}/v1/votes`, {
           method: "POST",
-          headers: FR.gatewayHeaders({ "Content-Type": "application/json", Authorization: `Bearer ${state.token}` }),
+          headers: { "Content-Type": "application/json", Authorization: `Bearer ${state.token}` },
           body: JSON.stringify(vote),
         });
         status = res.status;

@@ -1,19 +1,11 @@
-// Shared helpers: gateway calls (optional API key), item cards, option lists.
+// Shared helpers: gateway reads (no key: a page holds no secret), item cards, option lists.
 "use strict";
 const FR = (() => {
   const cfg = window.FASHIONREC || {};
   const gw = (cfg.gatewayUrl || "").replace(/\/$/, "");
 
-  function gatewayHeaders(extra) {
-    const h = Object.assign({}, extra || {});
-    if (cfg.gatewayApiKey) h["X-API-Key"] = cfg.gatewayApiKey;
-    return h;
-  }
-
   async function gateway(path, opts) {
-    const o = Object.assign({}, opts || {});
-    o.headers = gatewayHeaders(o.headers);
-    const res = await fetch(gw + path, o);
+    const res = await fetch(gw + path, opts || {});
     if (!res.ok) {
       const err = new Error(`${res.status} ${res.statusText} from ${path}`);
       err.status = res.status;
@@ -83,5 +75,5 @@ const FR = (() => {
     if (t) t.textContent = msg;
   }
 
-  return { cfg, gateway, gatewayHeaders, gw, names, catalogueModels, qs, imageSrc, el, card, title, fill, toast };
+  return { cfg, gateway, gw, names, catalogueModels, qs, imageSrc, el, card, title, fill, toast };
 })();

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
@@ -20,8 +18,15 @@ from gateway.api.deps import (
     started,
 )
 from gateway.api.schemas import ErrorOut, SearchJson, SearchOut
+from gateway.clients.image_url import fetch_image
 from gateway.domain.timing import Timings
-from gateway.domain.types import normalise_filters
+from gateway.domain.types import (
+    MAX_FILTER_KEYS,
+    MAX_FILTER_VALUES,
+    MAX_FILTERS_CHARS,
+    normalise_filters,
+    parse_filters,
+)
 from gateway.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from gateway.wiring import Services
 
@@ -30,6 +35,11 @@ router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Depends(rate_lim
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 404, 413, 415, 429, 503)
 }
+FILTERS_DOC = (
+    'JSON object of key -> value or list of values, e.g. {"class":"heels"}; at most '
+    f"{MAX_FILTER_KEYS} keys, {MAX_FILTER_VALUES} values per key, {MAX_FILTERS_CHARS} "
+    "characters, nothing nested"
+)
 SEARCH_BODY = {
     "requestBody": {
         "required": True,
@@ -43,7 +53,11 @@ SEARCH_BODY = {
                         "catalogue": {"type": "string", "enum": ["shoes", "handbags", "auto"]},
                         "model": {"type": "string", "example": "infogan"},
                         "k": {"type": "integer", "minimum": 1, "default": 10},
-                        "filters": {"type": "string", "description": "JSON object"},
+                        "filters": {
+                            "type": "string",
+                            "maxLength": MAX_FILTERS_CHARS,
+                            "description": FILTERS_DOC,
+                        },
                     },
                 }
             },
@@ -60,28 +74,13 @@ def _catalogue(value: object) -> str | None:
 
 
 async def _fetch(url: str, services: Services) -> bytes:
-    """Only hosts on the allow-list, https/http, no redirects, size-capped."""
-    allowed = services.settings.fetch_allow_hosts
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise InvalidInput(f"bad image_url: {exc}") from exc
-    if not allowed or parsed.host not in allowed or parsed.scheme not in ("http", "https"):
-        raise InvalidInput("image_url fetching is disabled for this host; upload the image instead")
-    limit = services.settings.max_upload_bytes
-    async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as http:
-        try:
-            async with http.stream("GET", url) as reply:
-                if reply.status_code != 200:
-                    raise InvalidInput(f"image_url answered {reply.status_code}")
-                data = b""
-                async for chunk in reply.aiter_bytes():
-                    data += chunk
-                    if len(data) > limit:
-                        raise PayloadTooLarge(f"image larger than {limit} bytes")
-                return data
-        except httpx.HTTPError as exc:
-            raise InvalidInput(f"could not fetch image_url: {exc}") from exc
+    settings = services.settings
+    return await fetch_image(
+        url,
+        allow=settings.fetch_allow_hosts,
+        max_bytes=settings.max_upload_bytes,
+        deadline_s=settings.image_url_deadline_s,
+    )
 
 
 async def _from_form(form: FormData, services: Services) -> tuple[bytes, dict[str, Any]]:
@@ -90,12 +89,12 @@ async def _from_form(form: FormData, services: Services) -> tuple[bytes, dict[st
         raise InvalidInput("multipart field 'image' (a file) is required")
     data = await upload.read(services.settings.max_upload_bytes + 1)
     try:
-        raw_filters = json.loads(str(form["filters"])) if form.get("filters") else None
         k = int(str(form.get("k") or 10))
     except ValueError as exc:
-        raise InvalidInput(f"bad k or filters: {exc}") from exc
+        raise InvalidInput(f"bad k: {exc}") from exc
+    filters = parse_filters(str(form.get("filters") or ""))
     fields = {"catalogue": form.get("catalogue"), "model": form.get("model"), "k": k}
-    return data, fields | {"filters": raw_filters}
+    return data, fields | {"filters": filters}
 
 
 async def _parse(request: Request, services: Services) -> tuple[bytes, dict[str, Any]]:
@@ -172,20 +171,16 @@ async def similar(
     catalogue: Annotated[str | None, Query(description="shoes, handbags; empty = look up")] = None,
     model: Annotated[str | None, Query(examples=["infogan"])] = None,
     k: Annotated[int, Query(ge=1)] = 10,
-    filters: Annotated[str | None, Query(description='JSON object, e.g. {"class":"heels"}')] = None,
+    filters: Annotated[str | None, Query(description=FILTERS_DOC)] = None,
 ) -> Response:
     start = started(request)
     timings = Timings()
-    try:
-        raw = json.loads(filters) if filters else None
-    except ValueError as exc:
-        raise InvalidInput("filters must be a JSON object") from exc
     result = await services.recommender.similar(
         item_id,
         catalogue=_catalogue(catalogue),
         model=model,
         k=k,
-        filters=normalise_filters(raw),
+        filters=parse_filters(filters),
         timings=timings,
     )
     return search_reply(request, services, "similar", result, timings, start)
