@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--catalog", default=None, help="fit PCA heads here (default: the run's)")
     e.add_argument("--split-from", default=None, help="its split.json (default: RUN/split.json)")
+    e.add_argument(
+        "--max-pixels",
+        type=int,
+        default=25_000_000,
+        help="refuse images above this many pixels (by header) in the graph; gateway's default",
+    )
 
     v = sub.add_parser("evaluate", help="precision@k of exported models on a held-out split")
     v.add_argument("--model-base", required=True)

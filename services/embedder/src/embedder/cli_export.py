@@ -32,4 +32,5 @@ def run_export(args: argparse.Namespace) -> Path:
         name=args.name,
         version=args.version,
         metadata=meta,
+        max_pixels=args.max_pixels,
     )

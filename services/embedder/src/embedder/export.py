@@ -24,6 +24,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from embedder.image_guard import DEFAULT_MAX_PIXELS
 from embedder.tf_preprocess import preprocess_batch
 
 logger = logging.getLogger(__name__)
@@ -38,15 +39,16 @@ WARMUP_RECORDS = 2
 class _Servable(tf.Module):
     """Holds the extractor so its variables are saved, plus the bytes -> embedding function."""
 
-    def __init__(self, extractor: keras.Model, input_size: int) -> None:
+    def __init__(self, extractor: keras.Model, input_size: int, max_pixels: int) -> None:
         super().__init__(name="embedder")
         self.extractor = extractor
         self.input_size = input_size
+        self.max_pixels = max_pixels
         self.dimension = feature_dimension(extractor, input_size)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_KEY)])
     def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        pixels = preprocess_batch(images, self.input_size)
+        pixels = preprocess_batch(images, self.input_size, self.max_pixels)
         features = self.extractor(pixels, training=False)
         features = tf.reshape(tf.cast(features, tf.float32), [-1, self.dimension])
         return {OUTPUT_KEY: tf.math.l2_normalize(features, axis=1, epsilon=1e-12)}
@@ -126,10 +128,13 @@ def export_model(
     version: int | None = None,
     warmup: bool = True,
     metadata: dict[str, Any] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Path:
     """Save ``extractor`` (float32 [N, S, S, 3] RGB 0..255 -> [N, D]) as ``name``/``version``.
 
     The servable decodes and preprocesses image bytes in the graph and L2-normalises the output.
+    ``max_pixels`` is baked into the graph: larger images (by their header) are refused before
+    decoding, as TF Serving runs the graph on untrusted bytes.
     Returns the version directory. ``version=None`` picks max existing + 1.
     """
     model_base = Path(model_base)
@@ -142,7 +147,7 @@ def export_model(
     tmp = model_dir / f".tmp-{version}"
     shutil.rmtree(tmp, ignore_errors=True)
 
-    servable = _Servable(extractor, input_size)
+    servable = _Servable(extractor, input_size, max_pixels)
     serve = servable.serve.get_concrete_function()
     dim = servable.dimension
     tf.saved_model.save(servable, str(tmp), signatures={SIGNATURE: serve})
@@ -151,6 +156,7 @@ def export_model(
     if warmup:
         write_warmup(extra / WARMUP_FILE, name)
     info = {"name": name, "version": version, "input_size": input_size, "dimension": dim}
+    info["max_pixels"] = max_pixels
     info.update(metadata or {})
     (extra / "embedder.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     tmp.rename(target)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from embedder.image_guard import DEFAULT_MAX_PIXELS, guarded_decode
+
 WHITE = 255.0
 # A JPEG's EXIF segment comes before the image data, after at most a JFIF APP0 (which may hold a
 # thumbnail of up to 64 KiB): the IFD0 entries read below lie within this prefix.
@@ -104,24 +106,31 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     return tf.switch_case(tf.clip_by_value(orientation - 1, 0, 7), branches)
 
 
+def _on_white(colour: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    """uint8 colour composited by uint8 alpha on white, rounded; uint16 fits 255 * 255 + 127."""
+    colour, alpha = tf.cast(colour, tf.uint16), tf.cast(alpha, tf.uint16)
+    mixed = colour * alpha + tf.cast(WHITE, tf.uint16) * (255 - alpha) + 127
+    return tf.cast(mixed // 255, tf.uint8)
+
+
 def _to_rgb(image: tf.Tensor) -> tf.Tensor:
-    """uint8 [H, W, C] with C in 1..4 -> float32 [H, W, 3], alpha composited on white."""
-    pixels = tf.cast(image, tf.float32)
-    channels = tf.shape(pixels)[-1]
+    """uint8 [H, W, C] with C in 1..4 -> uint8 [H, W, 3], alpha composited on white.
+
+    Stays in uint8 (as PIL does): a float32 copy of a 25-megapixel image is 300 MB per step.
+    """
+    channels = tf.shape(image)[-1]
 
     def gray() -> tf.Tensor:
-        return tf.tile(pixels[..., :1], [1, 1, 3])
+        return tf.tile(image[..., :1], [1, 1, 3])
 
     def gray_alpha() -> tf.Tensor:
-        alpha = pixels[..., 1:2] / 255.0
-        return tf.tile(pixels[..., :1] * alpha + WHITE * (1.0 - alpha), [1, 1, 3])
+        return tf.tile(_on_white(image[..., :1], image[..., 1:2]), [1, 1, 3])
 
     def rgb() -> tf.Tensor:
-        return pixels[..., :3]
+        return tf.identity(image)  # C is 3: no sliced copy
 
     def rgba() -> tf.Tensor:
-        alpha = pixels[..., 3:4] / 255.0
-        return pixels[..., :3] * alpha + WHITE * (1.0 - alpha)
+        return _on_white(image[..., :3], image[..., 3:4])
 
     return tf.switch_case(tf.clip_by_value(channels - 1, 0, 3), [gray, gray_alpha, rgb, rgba])
 
@@ -134,30 +143,38 @@ def pad_to_square(image: tf.Tensor) -> tf.Tensor:
     top = (side - height) // 2
     left = (side - width) // 2
     paddings = [[top, side - height - top], [left, side - width - left], [0, 0]]
-    return tf.pad(image, paddings, constant_values=WHITE)
+    return tf.cond(
+        tf.equal(height, width),
+        lambda: tf.identity(image),  # already square: no full-size copy
+        lambda: tf.pad(image, paddings, constant_values=tf.cast(WHITE, image.dtype)),
+    )
 
 
-def decode_and_preprocess(encoded: tf.Tensor, size: int) -> tf.Tensor:
+def decode_and_preprocess(
+    encoded: tf.Tensor, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tf.Tensor:
     """One encoded JPEG/PNG/GIF/BMP string -> float32 [size, size, 3] RGB in 0..255, upright.
 
-    Non-images fail with TensorFlow's "Unknown image file format" InvalidArgumentError, which the
-    server reports to the client as a 400.
+    Other formats, a header declaring more than ``max_pixels`` and non-images fail with an
+    InvalidArgumentError before decoding (see :mod:`embedder.image_guard`); a GIF gives its first
+    frame. The image stays uint8 until the antialiased resize, which reads uint8 directly.
     """
     tf.debugging.assert_greater(
         tf.strings.length(encoded), 0, message="empty image bytes: expected JPEG/PNG/GIF/BMP"
     )
-    image = tf.io.decode_image(encoded, channels=0, expand_animations=False, dtype=tf.uint8)
+    image = guarded_decode(encoded, max_pixels)
     image = apply_orientation(image, exif_orientation(encoded))
-    image = _to_rgb(image)
-    image = pad_to_square(image)
+    image = pad_to_square(_to_rgb(image))
     image = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def preprocess_batch(images: tf.Tensor, size: int) -> tf.Tensor:
+def preprocess_batch(
+    images: tf.Tensor, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tf.Tensor:
     """A [N] tf.string batch -> float32 [N, size, size, 3]."""
     return tf.map_fn(
-        lambda encoded: decode_and_preprocess(encoded, size),
+        lambda encoded: decode_and_preprocess(encoded, size, max_pixels),
         images,
         fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
     )

@@ -47,13 +47,22 @@ class ServerProcess:
 
 
 def start_server(
-    args: list[str], log_path: Path, wait_model: str, timeout_s: float = 90
+    args: list[str],
+    log_path: Path,
+    wait_model: str,
+    timeout_s: float = 90,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     """Run ``python -m embedder.serving`` on free ports; wait until ``wait_model`` answers."""
     grpc_port, rest_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "embedder.serving", "--port", str(grpc_port)]
     cmd += ["--rest_api_port", str(rest_port), *args]
-    env = {**os.environ, "EMBEDDER_SERVING_LOG_JSON": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "EMBEDDER_SERVING_LOG_JSON": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(env or {}),
+    }
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(proc, grpc_port, rest_port, log_path)
@@ -100,6 +109,8 @@ def server(model_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "--file_system_poll_wait_seconds", "0.5",
         "--max_image_pixels", "10000", "--max_request_bytes", "200000",
     ]  # fmt: skip
-    srv = start_server(args, tmp_path_factory.mktemp("logs") / "server.log", "alpha")
+    log = tmp_path_factory.mktemp("logs") / "server.log"
+    # test_handle_reload_config_request reloads the config: the one legitimate user of it.
+    srv = start_server(args, log, "alpha", env={"EMBEDDER_SERVING_ALLOW_MODEL_MANAGEMENT": "true"})
     yield srv
     stop_server(srv)

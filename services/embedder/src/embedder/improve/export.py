@@ -12,6 +12,7 @@ from embedder.data.catalog import load_catalog, read_split
 from embedder.data.images import load_image
 from embedder.errors import ImageError, RunError
 from embedder.export import export_model
+from embedder.image_guard import DEFAULT_MAX_PIXELS
 from embedder.improve.heads import (
     HeadConfig,
     Whitening,
@@ -65,6 +66,7 @@ def export_head(
     version: int | None = None,
     metadata: dict[str, object] | None = None,
     warmup: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Path:
     whitening = fit_head(gan, config, train_files)
     extractor = build_head(gan, config, whitening, name=name)
@@ -78,6 +80,7 @@ def export_head(
         version=version,
         warmup=warmup,
         metadata=meta,
+        max_pixels=max_pixels,
     )
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import time
 from dataclasses import dataclass
 
-import numpy as np
-from PIL import Image
+from tensorflow_serving.config import model_server_config_pb2
 
 from embedder.serving.batcher import Batcher, BatchingOptions, Tensors
 from embedder.serving.errors import Code, ServingError, invalid
+from embedder.serving.image_limits import check_image_pixels
 from embedder.serving.manager import ModelManager
 from embedder.serving.metrics import ServingMetrics
 from embedder.serving.servable import DEFAULT_SIGNATURE, Servable
@@ -25,7 +24,7 @@ class Limits:
     """Request guards: body size and decoded image pixels (decompression bombs)."""
 
     max_request_bytes: int = 64 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 25_000_000
     max_inflight: int = 256
 
 
@@ -46,24 +45,6 @@ class PredictResult:
     outputs: Tensors
 
 
-def check_image_pixels(values: np.ndarray, max_pixels: int) -> None:
-    """Reject encoded images whose header promises more than ``max_pixels`` (no full decode)."""
-    for item in values.reshape(-1):
-        data = item if isinstance(item, bytes) else str(item).encode()
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
-        except Image.DecompressionBombError as exc:
-            raise invalid(f"Image rejected as a decompression bomb: {exc}") from exc
-        except Exception:  # noqa: BLE001 - not an image PIL knows: the model's decoder judges it
-            continue
-        if width * height > max_pixels:
-            raise invalid(
-                f"Image of {width}x{height} = {width * height} pixels exceeds the limit of "
-                f"{max_pixels} pixels"
-            )
-
-
 def batch_rows(inputs: Tensors) -> int | None:
     """Rows shared by every input's 0th dimension, or None when they cannot be batched."""
     sizes = {v.shape[0] if v.ndim else None for v in inputs.values()}
@@ -82,8 +63,10 @@ class DataPlane:
         batching: BatchingOptions | None = None,
         limits: Limits | None = None,
         metrics: ServingMetrics | None = None,
+        allow_model_management: bool = False,
     ) -> None:
         self.manager = manager
+        self.allow_model_management = allow_model_management
         self.batching = batching
         self.limits = limits or Limits()
         self.metrics = metrics or ServingMetrics()
@@ -123,9 +106,12 @@ class DataPlane:
     ) -> PredictResult:
         sig_name = ref.signature_name or DEFAULT_SIGNATURE
         outputs_wanted = servable.validate(sig_name, inputs, output_filter)
-        for value in inputs.values():
-            if value.dtype.kind in "OS":
-                check_image_pixels(value, self.limits.max_image_pixels)
+        inputs = {
+            key: check_image_pixels(value, self.limits.max_image_pixels)
+            if value.dtype.kind in "OS"
+            else value
+            for key, value in inputs.items()
+        }
         if timeout_s is not None and timeout_s <= 0:
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded")
         try:
@@ -177,6 +163,22 @@ class DataPlane:
 
     def _observe(self, model: str, version: str, api: str, status: str, start: float) -> None:
         self.metrics.observe(model, version, "predict", api, status, time.perf_counter() - start)
+
+    def require_model_management(self) -> None:
+        """PERMISSION_DENIED unless enabled: a config reload can unload every model."""
+        if not self.allow_model_management:
+            raise ServingError(
+                Code.PERMISSION_DENIED,
+                "Model management is disabled on this server "
+                "(set EMBEDDER_SERVING_ALLOW_MODEL_MANAGEMENT=true to enable it)",
+            )
+
+    async def reload_config(self, configs: list[model_server_config_pb2.ModelConfig]) -> None:
+        """HandleReloadConfigRequest's work, when model management is enabled."""
+        self.require_model_management()
+        if not configs:
+            log.warning("model config reload with no models: every model is unloaded")
+        await self.manager.reload_config(configs)
 
     def metadata(self, ref: ModelRef, fields: list[str]) -> Servable:
         """The servable whose signature_def the adapter renders (only that field exists)."""

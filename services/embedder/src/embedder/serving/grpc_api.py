@@ -105,9 +105,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     @_aborting
     async def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         response = model_management_pb2.ReloadConfigResponse()
+        self._plane.require_model_management()  # a gRPC status, not a response status
         try:
             configs = configs_from_server_config(request.config)
-            await self._plane.manager.reload_config(configs)
+            await self._plane.reload_config(configs)
         except ServingError as exc:
             response.status.error_code = int(exc.code)
             response.status.error_message = exc.message

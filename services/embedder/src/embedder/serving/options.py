@@ -20,6 +20,9 @@ class ServingSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="EMBEDDER_SERVING_")
 
+    # HandleReloadConfigRequest can unload every model; TF Serving has no auth on it, so off.
+    allow_model_management: bool = False
+
 
 @dataclass
 class ServerOptions:
@@ -34,8 +37,9 @@ class ServerOptions:
     metrics_path: str | None = DEFAULT_METRICS_PATH
     rest_api_timeout_s: float | None = 30.0
     max_request_bytes: int = 64 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 25_000_000
     max_inflight: int = 256
+    allow_model_management: bool = False
 
 
 def _text_proto_values(text: str) -> dict[str, str]:
@@ -86,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--disable_metrics", action="store_true", help="no Prometheus endpoint")
     p.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
     p.add_argument("--max_request_bytes", type=int, default=64 * 1024 * 1024)
-    p.add_argument("--max_image_pixels", type=int, default=40_000_000)
+    p.add_argument("--max_image_pixels", type=int, default=25_000_000, help="gateway's default")
     p.add_argument("--max_inflight_requests", type=int, default=256)
     return p
 
@@ -123,4 +127,5 @@ def options_from_args(argv: list[str] | None, settings: ServingSettings) -> Serv
         max_request_bytes=args.max_request_bytes,
         max_image_pixels=args.max_image_pixels,
         max_inflight=args.max_inflight_requests,
+        allow_model_management=settings.allow_model_management,
     )

@@ -38,7 +38,12 @@ def build_plane(opts: ServerOptions) -> DataPlane:
         assert opts.model_base_path is not None
         configs = single_model(opts.model_name, opts.model_base_path)
     limits = Limits(opts.max_request_bytes, opts.max_image_pixels, opts.max_inflight)
-    return DataPlane(ModelManager(configs), batching=opts.batching, limits=limits)
+    return DataPlane(
+        ModelManager(configs),
+        batching=opts.batching,
+        limits=limits,
+        allow_model_management=opts.allow_model_management,
+    )
 
 
 async def _report_health(health: object, manager: ModelManager, every_s: float = 1.0) -> None:

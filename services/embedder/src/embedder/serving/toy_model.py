@@ -1,7 +1,8 @@
 """A tiny SavedModel with the embedder contract, for tests and benchmarks (no training needed).
 
-``serving_default``: ``images`` tf.string [None] -> ``embedding`` float32 [None, dim], decoded,
-padded, resized to ``size`` px inside the graph; ``pixels``: float32 [None, size, size, 3] input.
+``serving_default``: ``images`` tf.string [None] -> ``embedding`` float32 [None, dim], decoded
+(after the export's header checks, ``embedder.image_guard``), padded, resized to ``size`` px inside
+the graph; ``pixels``: float32 [None, size, size, 3] input.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+from embedder.image_guard import DEFAULT_MAX_PIXELS, guarded_decode
 from embedder.serving.servable import WARMUP_FILE
 
 
 class _Toy(tf.Module):
-    def __init__(self, size: int, dim: int, seed: int) -> None:
+    def __init__(self, size: int, dim: int, seed: int, max_pixels: int) -> None:
         super().__init__()
         rng = np.random.default_rng(seed)
         self.size = size
+        self.max_pixels = max_pixels
         self.w = tf.Variable(rng.standard_normal((size * size * 3, dim)).astype("float32"))
 
     def _embed(self, pixels: tf.Tensor) -> tf.Tensor:
@@ -27,8 +30,8 @@ class _Toy(tf.Module):
         return tf.math.l2_normalize(tf.matmul(flat, self.w) + 1e-6, axis=1)
 
     def _decode(self, data: tf.Tensor) -> tf.Tensor:
-        img = tf.io.decode_image(data, channels=3, expand_animations=False)
-        img = tf.image.resize_with_pad(tf.cast(img, tf.float32), self.size, self.size)
+        img = guarded_decode(data, self.max_pixels, channels=3)
+        img = tf.image.resize_with_pad(img, self.size, self.size)  # reads uint8: no float copy
         return tf.ensure_shape(img, [self.size, self.size, 3])
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
@@ -65,10 +68,17 @@ def write_warmup(version_dir: Path, model_name: str, count: int = 2) -> None:
 
 
 def export_toy_model(
-    model_base: Path, name: str, version: int, *, size: int = 8, dim: int = 16, warmup: bool = True
+    model_base: Path,
+    name: str,
+    version: int,
+    *,
+    size: int = 8,
+    dim: int = 16,
+    warmup: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Path:
     """Write ``model_base/name/version``; the seed depends on the version so outputs differ."""
-    module = _Toy(size, dim, seed=version * 1000 + len(name))
+    module = _Toy(size, dim, seed=version * 1000 + len(name), max_pixels=max_pixels)
     target = model_base / name / str(version)
     tf.saved_model.save(
         module,

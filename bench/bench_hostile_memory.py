@@ -1,0 +1,221 @@
+"""Embedder memory under hostile uploads (issue 14, point 3): RSS before and after 100 of them.
+
+Starts our TF-Serving-compatible server on a freshly exported model (the real export path with
+random weights, or the toy model), warms it up with one normal image, then sends hostile images
+through REST ``:predict`` from a few concurrent clients: 100-frame 4000x4000 GIFs (1.3 MB each),
+flat 25-megapixel PNGs (at the gateway's limit, so served) and PNGs declaring 30000x30000.
+Prints a markdown table; the budget is growth <= 200 MB.
+
+    .venv/bin/python bench/bench_hostile_memory.py
+    .venv/bin/python bench/bench_hostile_memory.py --model toy --uploads 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import logging
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+log = logging.getLogger("bench_hostile_memory")
+BUDGET_MB = 200
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = struct.pack(">I", zlib.crc32(kind + data))
+    return struct.pack(">I", len(data)) + kind + data + crc
+
+
+def flat_png(width: int, height: int, declared: tuple[int, int] | None = None) -> bytes:
+    """A flat-colour PNG (tens of KB for 25 MP); ``declared`` puts other dimensions in IHDR."""
+    w, h = declared or (width, height)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    row = b"\0" + b"\x80\x40\x20" * width
+    z = zlib.compressobj(9)
+    data = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+    )
+
+
+def animated_gif(side: int, frames: int) -> bytes:
+    """``frames`` flat ``side`` x ``side`` frames: one image block repeated."""
+    buf = io.BytesIO()
+    Image.new("P", (side, side), 1).save(buf, "GIF", optimize=False)
+    data = buf.getvalue()
+    start = data.index(b",", 13)
+    return data[:start] + data[start:-1] * frames + b";"
+
+
+def normal_jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.effect_noise((320, 240), 40).convert("RGB").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def export(kind: str, base: Path) -> Path:
+    """``base/<kind>``: the real export graph (random infogan 64) or the toy model."""
+    if kind == "toy":
+        from embedder.serving.toy_model import export_toy_model
+
+        export_toy_model(base, "toy", 1, warmup=False)
+    else:
+        from embedder.export import export_model
+        from embedder.models import build_gan, embedding_extractor
+
+        extractor = embedding_extractor(build_gan("infogan", image_size=64))
+        export_model(extractor, input_size=64, model_base=base, name=kind, warmup=False)
+    return base / kind
+
+
+def start_server(model_dir: Path, name: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    rest = free_port()
+    cmd = [sys.executable, "-m", "embedder.serving", "--port", str(free_port())]
+    cmd += ["--rest_api_port", str(rest), "--model_base_path", str(model_dir)]
+    cmd += ["--model_name", name, "--enable_batching"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "EMBEDDER_SERVING_LOG_LEVEL": "WARNING"}
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{rest}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log_path.read_text()[-3000:])
+        try:
+            if httpx.get(f"{url}/v1/models/{name}", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("server not ready")
+
+
+def in_process(model_dir: Path, images: dict[str, bytes]) -> Callable[[str], int]:
+    """The serving signature called directly: 200, or 400 for InvalidArgumentError."""
+    import tensorflow as tf
+
+    version = max(int(p.name) for p in model_dir.iterdir() if p.name.isdigit())
+    serve = tf.saved_model.load(str(model_dir / str(version))).signatures["serving_default"]
+
+    def call(kind: str) -> int:
+        try:
+            serve(images=tf.constant([images[kind]]))["embedding"].numpy()
+        except tf.errors.InvalidArgumentError:
+            return 400
+        return 200
+
+    return call
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="infogan", help="'infogan' (real export) or 'toy'")
+    parser.add_argument("--uploads", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--settle-s", type=float, default=5.0, help="idle time before 'after'")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="call the SavedModel's signature in this process (as TF Serving runs the graph, "
+        "without our server's checks) instead of our server over REST",
+    )
+    args = parser.parse_args()
+
+    hostile = {
+        "GIF 100 frames 4000x4000": animated_gif(4000, 100),
+        "PNG flat 5000x5000 (25 MP)": flat_png(5000, 5000),
+        "PNG declaring 30000x30000": flat_png(8, 8, declared=(30000, 30000)),
+    }
+    kinds = list(hostile)
+    hostile["normal"] = normal_jpeg()
+    bodies = {k: {"instances": [{"b64": base64.b64encode(v).decode()}]} for k, v in hostile.items()}
+    work = Path(tempfile.mkdtemp(prefix="hostile-"))
+    model_dir = export(args.model, work / "models")
+    if args.in_process:
+        proc, call = None, in_process(model_dir, hostile)
+        pid = os.getpid()
+    else:
+        proc, url = start_server(model_dir, args.model, work / "server.log")
+        pid = proc.pid
+        predict = f"{url}/v1/models/{args.model}:predict"
+
+        def call(kind: str) -> int:
+            return httpx.post(predict, json=bodies[kind], timeout=120).status_code
+
+    try:
+        for _ in range(3):
+            assert call("normal") == 200
+        before = rss_mb(pid)
+        statuses: Counter[tuple[str, int]] = Counter()
+        seconds: dict[str, list[float]] = {k: [] for k in kinds}
+
+        def send(i: int) -> None:
+            kind = kinds[i % len(kinds)]
+            t0 = time.perf_counter()
+            status = call(kind)
+            seconds[kind].append(time.perf_counter() - t0)
+            statuses[(kind, status)] += 1
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(send, range(args.uploads)))
+        wall = time.perf_counter() - start
+        time.sleep(args.settle_s)
+        after, peak = rss_mb(pid), rss_mb(pid, "VmHWM")
+        ok_after = call("normal")
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+
+    growth = after - before
+    where = "in-process SavedModel (no server checks)" if args.in_process else "our server, REST"
+    print(f"\n{where}: model {args.model}, {args.uploads} uploads, concurrency {args.concurrency}, "
+          f"{os.cpu_count()} CPUs, {wall:.1f} s\n")  # fmt: skip
+    print("| upload | bytes | status: count | median s |")
+    print("|---|---|---|---|")
+    for kind in kinds:
+        counts = ", ".join(f"{s}: {n}" for (k, s), n in sorted(statuses.items()) if k == kind)
+        times = sorted(seconds[kind])
+        median = times[len(times) // 2] if times else float("nan")
+        print(f"| {kind} | {len(hostile[kind]):,} | {counts} | {median:.2f} |")
+    print("\n| RSS before MB | RSS after MB | growth MB | peak (VmHWM) MB | within 200 MB | "
+          "normal request after |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    verdict = "yes" if growth <= BUDGET_MB else "NO"
+    print(f"| {before:.0f} | {after:.0f} | {growth:+.0f} | {peak:.0f} | {verdict} | {ok_after} |")
+
+
+if __name__ == "__main__":
+    main()
