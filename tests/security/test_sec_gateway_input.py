@@ -314,6 +314,55 @@ async def image_url_slow_server_hits_the_deadline(tmp_path: Path) -> None:
             assert elapsed < 4.0, elapsed  # 20 bytes at 1 byte/s would take 20 s
 
 
+class UnloadedEmbedder(RecordingEmbedder):
+    """The embedder after someone unloaded every model: 404 for a model we indexed."""
+
+    async def model_version(self, model: str) -> str:
+        raise fakes.NotFound(f"embedder: Servable not found for request: Latest({model})")
+
+    async def embed(self, model: str, images: Sequence[bytes]) -> list[list[float]]:
+        raise fakes.NotFound(f"embedder: Servable not found for request: Latest({model})")
+
+
+async def query_errors_use_the_one_shape(tmp_path: Path) -> None:
+    async with gateway(tmp_path) as gw:
+        for params in ({"k": "abc"}, {"k": "0"}, {"k": "101"}, {"catalogue": "socks"}):
+            reply = await gw.client.get("/v1/items/3/similar", params=params)
+            assert_error(reply, 400, "invalid_input")
+            assert "detail" not in reply.json(), reply.text
+        assert_error(await gw.client.get("/v1/no-such-route"), 404, "not_found")
+        assert_error(await gw.client.delete("/v1/search"), 405, "method_not_allowed")
+
+
+async def an_unloaded_model_is_503_an_unknown_one_404(tmp_path: Path) -> None:
+    async with gateway(tmp_path) as gw:
+        gw.services.recommender.embedder = UnloadedEmbedder()
+        search = upload(fakes.png(1), catalogue="shoes")
+        assert_error(await gw.client.post("/v1/search", **search), 503, "dependency_unavailable")
+        other = upload(fakes.png(1), catalogue="shoes", model="no_such_model")
+        assert_error(await gw.client.post("/v1/search", **other), 404, "not_found")
+
+
+async def openapi_states_the_enforced_limits(tmp_path: Path) -> None:
+    async with gateway(tmp_path, max_k=50, catalogues="shoes,bags") as gw:
+        schema = (await gw.client.get("/openapi.json")).json()
+    similar = schema["paths"]["/v1/items/{item_id}/similar"]["get"]
+    params = {p["name"]: p["schema"] for p in similar["parameters"]}
+    assert params["k"]["maximum"] == 50
+    assert params["catalogue"]["anyOf"][0]["enum"][:2] == ["shoes", "bags"]
+    multipart = schema["paths"]["/v1/search"]["post"]["requestBody"]["content"]
+    assert multipart["multipart/form-data"]["schema"]["properties"]["k"]["maximum"] == 50
+    compare = schema["paths"]["/v1/compare"]["get"]["parameters"]
+    assert "{1,7}" in next(p for p in compare if p["name"] == "models")["schema"]["pattern"]
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            assert "422" not in op["responses"], (path, method)
+            for status, response in op["responses"].items():
+                if status[0] in "45" or status == "default":
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == "#/components/schemas/Error", (path, method, status)
+
+
 Row = Callable[[Path], Awaitable[None]]
 ROWS: list[tuple[str, Row]] = [
     ("3 animated GIF: one frame to the model", animated_gif_reaches_the_model_as_one_frame),
@@ -326,6 +375,9 @@ ROWS: list[tuple[str, Row]] = [
     ("6 deep filters on similar: 400", deep_filters_on_similar_are_400),
     ("7 image_url other port: refused", image_url_to_another_port_of_an_allowed_host_is_refused),
     ("7 image_url 1 byte/s: deadline", image_url_slow_server_hits_the_deadline),
+    ("8 query errors: one shape, 400 not 422", query_errors_use_the_one_shape),
+    ("8 unloaded model: 503, unknown: 404", an_unloaded_model_is_503_an_unknown_one_404),
+    ("8 OpenAPI: the enforced limits", openapi_states_the_enforced_limits),
 ]
 
 

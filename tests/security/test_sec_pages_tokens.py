@@ -240,8 +240,7 @@ async def voting(annotation_env: AnnotationSettings) -> AsyncIterator[Voting]:
 
 
 def error_code(body: dict[str, Any]) -> str:
-    err = body["error"]
-    return err["code"] if isinstance(err, dict) else err
+    return body["error"]["code"]
 
 
 def flip(token: str, at: int) -> str:
@@ -315,3 +314,37 @@ async def test_gateway_token_round_trips_to_the_annotation_service(
     assert record.models == shown and sorted(shown) == sorted(MODELS)
     assert record.chosen == (shown[choice - 1] if choice else None)
     assert (await voting.vote(token, choice)).status_code == 409
+
+
+# --- issue 14 point 8: annotation answers every error in the one shape ------------------
+
+JSON = {"content-type": "application/json"}
+BAD_REQUESTS = [
+    ("POST", "/v1/votes", {"content": b"{not json", "headers": JSON}, 400, "invalid_input"),
+    ("POST", "/v1/votes", {"json": {"token": 5}}, 400, "invalid_input"),
+    ("GET", "/v1/no-such-route", {}, 404, "not_found"),
+    ("DELETE", "/v1/leaderboard", {}, 405, "method_not_allowed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "code"), BAD_REQUESTS)
+async def test_annotation_errors_use_the_one_shape(  # type: ignore[no-untyped-def]
+    voting, method: str, path: str, kwargs: dict[str, Any], status: int, code: str
+) -> None:
+    kwargs = {**kwargs, "headers": {**voting.auth, **kwargs.get("headers", {})}}
+    reply = await voting.client.request(method, path, **kwargs)
+    assert reply.status_code == status, reply.text
+    body = reply.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+async def test_annotation_domain_errors_and_schema_use_the_one_shape(voting) -> None:  # type: ignore[no-untyped-def]
+    reply = await voting.vote("not-a-token", 0)
+    assert reply.status_code == 400 and error_code(reply.json()) == "invalid_token"
+    assert set(reply.json()["error"]) >= {"code", "message"}
+    schema = (await voting.client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for item in schema["paths"].values():
+        for op in item.values():
+            assert "422" not in op["responses"]

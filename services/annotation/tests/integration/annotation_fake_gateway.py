@@ -117,7 +117,7 @@ class FakeGateway:
         elif path == "/v1/compare":
             body = self._compare(q["item_id"], q.get("catalogue", "shoes"))
         else:
-            route.fulfill(status=404, headers=CORS, json={"error": "not found"})
+            route.fulfill(status=404, headers=CORS, json={"error": {"code": "not_found", "message": "not found"}})
             return
         route.fulfill(status=200, headers=CORS, json=body)
 
@@ -145,7 +145,7 @@ class FakeGateway:
         if self.fail_votes > 0:
             self.fail_votes -= 1
             self.vote_posts.append(503)
-            route.fulfill(status=503, headers=CORS, json={"error": "annotation unavailable"})
+            route.fulfill(status=503, headers=CORS, json={"error": {"code": "dependency_unavailable", "message": "annotation unavailable"}})
             return
         try:
             res = httpx.post(
@@ -159,7 +159,7 @@ class FakeGateway:
             )
         except httpx.TransportError:  # the annotation service is down: as the gateway does
             self.vote_posts.append(503)
-            route.fulfill(status=503, headers=CORS, json={"error": "annotation unavailable"})
+            route.fulfill(status=503, headers=CORS, json={"error": {"code": "dependency_unavailable", "message": "annotation unavailable"}})
             return
         self.vote_posts.append(res.status_code)
         route.fulfill(status=res.status_code, headers=CORS, body=res.content,

@@ -96,16 +96,16 @@ def test_forged_replayed_double_and_bad_annotator(client: httpx.Client) -> None:
     forged = client.post(
         "/v1/votes", json={"token": make_token(secret="x" * 32), "choice": 1}, headers=auth
     )
-    assert forged.status_code == 400 and forged.json()["error"] == "invalid_token"
+    assert forged.status_code == 400 and forged.json()["error"]["code"] == "invalid_token"
     token = make_token(query_id="q-replay")
     assert (
         client.post("/v1/votes", json={"token": token, "choice": 1}, headers=auth).status_code
         == 201
     )
     replay = client.post("/v1/votes", json={"token": token, "choice": 1}, headers=auth)
-    assert replay.status_code == 409 and replay.json()["error"] == "token_replayed"
+    assert replay.status_code == 409 and replay.json()["error"]["code"] == "token_replayed"
     double = vote(client, auth, 1, query_id="q-replay")
-    assert double.status_code == 409 and double.json()["error"] == "double_vote"
+    assert double.status_code == 409 and double.json()["error"]["code"] == "double_vote"
     for headers in ({}, {"Authorization": "Bearer ann_nope"}, {"Authorization": "Basic x"}):
         res = vote(client, headers, 1)
         assert res.status_code == 401 and res.headers["www-authenticate"] == "Bearer"
@@ -203,7 +203,7 @@ def test_database_down_answers_503(tmp_path) -> None:  # type: ignore[no-untyped
     ):
         res = c.post("/v1/votes", json={"token": make_token(), "choice": 1},
                      headers={"Authorization": "Bearer ann_x"})  # fmt: skip
-        assert res.status_code == 503 and res.json()["error"] == "database_unavailable"
+        assert res.status_code == 503 and res.json()["error"]["code"] == "database_unavailable"
         assert c.get("/readyz").status_code == 503
         assert c.get("/healthz").status_code == 200
 

@@ -113,7 +113,7 @@ async def test_similar_errors(rig) -> None:
     assert (await rig.client.get("/v1/items/nope/similar")).status_code == 404
     bad = await rig.client.get("/v1/items/3/similar", params={"filters": "{oops"})
     assert bad.status_code == 400
-    assert (await rig.client.get("/v1/items/3/similar", params={"k": 0})).status_code == 422
+    assert (await rig.client.get("/v1/items/3/similar", params={"k": 0})).status_code == 400
 
 
 async def test_writes_need_a_key_and_ingest_delete_round_trip(rig, make_png) -> None:

@@ -21,6 +21,7 @@ from annotation.db.migrate import upgrade
 from annotation.db.repository import SqlVoteRepository
 from annotation.db.session import make_engine
 from annotation.domain.votes import VoteService
+from fashionrec_common import api_errors
 from fashionrec_common.api_docs import offline_docs_app
 from fashionrec_common.health import Readiness
 
@@ -84,9 +85,7 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
         if request.url.path == "/v1/votes":
             app.state.votes_total.labels(exc.code).inc()
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(
-            {"error": exc.code, "detail": str(exc)}, status_code=status, headers=headers
-        )
+        return api_errors.error_response(status, exc.code, str(exc), headers)
 
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
@@ -94,12 +93,12 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
         log.warning("database unavailable: %s", type(exc.orig).__name__)
         if request.url.path == "/v1/votes":
             app.state.votes_total.labels("database_unavailable").inc()
-        return JSONResponse(
-            {"error": "database_unavailable", "detail": "the vote database is unavailable"},
-            status_code=503,
-            headers={"Retry-After": "1"},
+        return api_errors.error_response(
+            503, "database_unavailable", "the vote database is unavailable", {"Retry-After": "1"}
         )
 
+    api_errors.install(app)  # validation, unknown routes, the unexpected: the same shape
+    api_errors.document(app)
     app.include_router(routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")

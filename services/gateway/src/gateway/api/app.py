@@ -13,6 +13,7 @@ from fashionrec_common.api_docs import offline_docs_app
 from fashionrec_common.health import Readiness
 from gateway.api import errors
 from gateway.api.guards import BodyLimit, StampStart
+from gateway.api.limits import document_limits
 from gateway.api.routes import items, meta, search
 from gateway.config import GatewaySettings
 from gateway.wiring import Services, build_services
@@ -51,6 +52,7 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
         swagger_ui_parameters={"validatorUrl": None},  # the validator badge calls out
     )
     errors.install(app)
+    document_limits(app, settings)
     app.include_router(search.router)
     app.include_router(items.router)
     app.include_router(meta.router)

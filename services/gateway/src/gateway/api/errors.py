@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from fashionrec_common import api_errors
 from gateway.errors import (
     DependencyUnavailable,
     GatewayError,
@@ -37,23 +38,27 @@ def status_of(exc: GatewayError) -> int:
 
 def error_response(exc: GatewayError) -> JSONResponse:
     status = status_of(exc)
-    body = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.details.get("retry_after_s", 1))
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "ApiKey"
-    return JSONResponse(body, status_code=status, headers=headers)
+    return api_errors.error_response(status, exc.code, exc.message, headers, **exc.details)
 
 
 def install(app: FastAPI) -> None:
+    def count(request: Request, code: str) -> None:
+        services = getattr(request.app.state, "services", None)
+        if services is not None:
+            services.metrics.errors.labels(code).inc()
+
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, GatewayError)
-        metrics = getattr(request.app.state, "services", None)
-        if metrics is not None:
-            metrics.metrics.errors.labels(exc.code).inc()
+        count(request, exc.code)
         if isinstance(exc, DependencyUnavailable):
             log.warning("dependency unavailable: %s", exc.message)
         return error_response(exc)
 
     app.add_exception_handler(GatewayError, handle)
+    api_errors.install(app, on_error=count)  # validation, unknown routes, the unexpected
+    api_errors.document(app)

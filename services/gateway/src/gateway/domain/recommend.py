@@ -7,7 +7,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 from gateway.domain import routing
@@ -165,9 +166,10 @@ class Recommender:
         filled after ``upload`` passed the image check, so a hit needs no second check."""
         check_size(upload, self.max_upload_bytes)
         catalogues, model = self.validate_request(catalogue, model, k)
-        version = await self.embedder.model_version(model)
-        with timings.stage("generation"):
+        with timings.stage("generation"):  # no index for the model: an unknown model, 404
             gens = await self._generations(catalogues, model)
+        async with self._served(model):  # indexed but not loaded: an outage, 503
+            version = await self.embedder.model_version(model)
         key = search_key(
             kind="img",
             subject=content_hash(upload),
@@ -184,7 +186,8 @@ class Recommender:
                 upload, self.max_upload_bytes, self.max_pixels, self.decode_timeout_s
             )
         with timings.stage("embed"):
-            (vector,) = await self.embedder.embed(model, [image])
+            async with self._served(model):
+                (vector,) = await self.embedder.embed(model, [image])
         depth = k if len(gens) == 1 else max(k, self.route_vote_k)
         outcomes: dict[str, SearchOutcome] = {}
         for name in gens:
@@ -269,6 +272,15 @@ class Recommender:
         if self._still_current(index, outcome.generation, generation):
             await self._store(key, result, timings)
         return result
+
+    @asynccontextmanager
+    async def _served(self, model: str) -> AsyncIterator[None]:
+        """For a model some index was built with: the embedder not knowing it means it was
+        unloaded (a reload, an operator's mistake), which the caller cannot fix: 503."""
+        try:
+            yield
+        except NotFound as exc:
+            raise DependencyUnavailable("embedder", f"model {model!r} is not loaded") from exc
 
     async def model_version_or_none(self, model: str) -> str | None:
         try:

@@ -36,8 +36,9 @@
     $("signin").hidden = false;
   }
 
+  // Every service answers {"error": {"code", "message"}}; the code decides what to do.
   async function errorCode(res) {
-    try { return (await res.json()).error || null; } catch (e) { return null; }
+    try { const e = (await res.json()).error; return (e && e.code) || null; } catch (e) { return null; }
   }
 
   // POST the vote through the gateway until it gets a definite answer.
