@@ -17,6 +17,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faiss
@@ -31,6 +33,7 @@ from fashionrec_common.system import LocalSystem
 from vector_search.index.engine import DEFAULT_EF_SEARCH, DEFAULT_NPROBE
 
 log = logging.getLogger("bench_vector_search")
+CONCURRENCY = 8  # callers at once for the QPS columns
 # Bench-only settings on top of the system description: no fsync, no periodic snapshot.
 TUNING = {
     "VECTOR_SEARCH_LOG_LEVEL": "WARNING",
@@ -76,6 +79,14 @@ def embed_catalogue(model_dir: Path, catalogue: Path, cache: Path) -> np.ndarray
     return x
 
 
+def qps(call: Callable[[int], object], n: int, threads: int = CONCURRENCY) -> float:
+    """Queries per second with ``threads`` callers at once, each query ``n`` times over."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(call, [i % n for i in range(3 * n)]))
+    return 3 * n / (time.perf_counter() - start)
+
+
 def percentile_ms(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000, q))
 
@@ -111,14 +122,16 @@ def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: 
         build_s = time.perf_counter() - t0
         info = stub.DescribeIndex(pb.DescribeIndexRequest(index="bench/x"), metadata=auth).info
         lat, found = [], []
-        for i in range(len(xq)):
-            req = pb.SearchRequest(
-                index="bench/x", query=pb.Query(vector=pb.Vector(values=xq[i].tolist())), k=k
-            )
+        requests = [
+            pb.SearchRequest(index="bench/x", query=pb.Query(vector=pb.Vector(values=q)), k=k)
+            for q in xq.tolist()
+        ]
+        for req in requests:
             t = time.perf_counter()
             resp = stub.Search(req, timeout=10, metadata=auth)
             lat.append(time.perf_counter() - t)
             found.append([int(h.id) for h in resp.hits])
+        svc_qps = qps(lambda i: stub.Search(requests[i], timeout=10, metadata=auth), len(xq))
         channel.close()
         sup.stop(child)  # graceful (SIGTERM): writes the snapshot we load below
     snap = next(data_dir.glob("indexes/*/snap-*"))
@@ -140,6 +153,8 @@ def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: 
         _, ids = index.search(q, k)
         local.append(time.perf_counter() - t)
         local_found.append(ids[0].tolist())
+    xt = xq if transform is None else transform.apply(xq)
+    local_qps = qps(lambda i: index.search(xt[i : i + 1], k), len(xq))
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     file_bytes = (snap / "base.faiss").stat().st_size
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -153,6 +168,8 @@ def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: 
         "local_p95": percentile_ms(local, 95),
         "recall_svc": recall(found, truth),
         "recall_local": recall(local_found, truth),
+        "svc_qps": svc_qps,
+        "local_qps": local_qps,
         "total_mb_per_m": info.memory_bytes / len(x) * 1e6 / 2**20,
         "index_file_mb_per_m": file_bytes / len(x) * 1e6 / 2**20,
     }
@@ -194,16 +211,19 @@ def main() -> None:
     print(f"\n{len(x)} x {x.shape[1]} ({source}), {len(xq)} single queries, k={args.k}\n")
     print(
         "| kind | build s | service p50 / p95 ms | in-process p50 / p95 ms | budget ms | "
-        "recall@10 service | recall@10 FAISS alone | index file MB per 1M | service MB per 1M |"
+        "recall@10 service | recall@10 FAISS alone | index file MB per 1M | service MB per 1M | "
+        f"c{CONCURRENCY} QPS service / in-process (ratio) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         budget = 1.5 * r["local_p50"] + 1.0
         ok = "ok" if r["svc_p50"] <= budget else "OVER"
         print(f"| {r['kind']} | {r['build_s']:.1f} | {r['svc_p50']:.2f} / {r['svc_p95']:.2f} | "
               f"{r['local_p50']:.2f} / {r['local_p95']:.2f} | {budget:.2f} {ok} | "
               f"{r['recall_svc']:.3f} | {r['recall_local']:.3f} | "
-              f"{r['index_file_mb_per_m']:.0f} | {r['total_mb_per_m']:.0f} |")  # fmt: skip
+              f"{r['index_file_mb_per_m']:.0f} | {r['total_mb_per_m']:.0f} | "
+              f"{r['svc_qps']:.0f} / {r['local_qps']:.0f} "
+              f"({r['svc_qps'] / r['local_qps']:.2f}x) |")  # fmt: skip
 
 
 if __name__ == "__main__":
