@@ -347,13 +347,17 @@ async def openapi_states_the_enforced_limits(tmp_path: Path) -> None:
     async with gateway(tmp_path, max_k=50, catalogues="shoes,bags") as gw:
         schema = (await gw.client.get("/openapi.json")).json()
     similar = schema["paths"]["/v1/items/{item_id}/similar"]["get"]
-    params = {p["name"]: p["schema"] for p in similar["parameters"]}
+    params = {p["name"]: p.get("schema") for p in similar["parameters"]}
     assert params["k"]["maximum"] == 50
+    assert params["model"]["anyOf"][0]["pattern"].startswith("^[A-Za-z0-9_.-]")
+    filters = next(p for p in similar["parameters"] if p["name"] == "filters")
+    assert filters["content"]["application/json"]["schema"]["type"] == "object"
     assert params["catalogue"]["anyOf"][0]["enum"][:2] == ["shoes", "bags"]
     multipart = schema["paths"]["/v1/search"]["post"]["requestBody"]["content"]
     assert multipart["multipart/form-data"]["schema"]["properties"]["k"]["maximum"] == 50
     compare = schema["paths"]["/v1/compare"]["get"]["parameters"]
-    assert "{1,7}" in next(p for p in compare if p["name"] == "models")["schema"]["pattern"]
+    models = next(p for p in compare if p["name"] == "models")["schema"]
+    assert (models["minItems"], models["maxItems"], models["uniqueItems"]) == (2, 8, True)
     for path, item in schema["paths"].items():
         for method, op in item.items():
             assert "422" not in op["responses"], (path, method)

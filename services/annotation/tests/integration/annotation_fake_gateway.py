@@ -26,6 +26,9 @@ CORS = {
     "Access-Control-Allow-Headers": "authorization, content-type, x-api-key",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
 }
+# Error bodies in the services' one shape.
+NOT_FOUND = {"error": {"code": "not_found", "message": "not found"}}
+ANNOTATION_DOWN = {"error": {"code": "dependency_unavailable", "message": "annotation unavailable"}}
 SHARED_224 = Path(__file__).resolve().parents[4].parent / "shared/data/fashion-product-images-224"
 
 
@@ -117,7 +120,7 @@ class FakeGateway:
         elif path == "/v1/compare":
             body = self._compare(q["item_id"], q.get("catalogue", "shoes"))
         else:
-            route.fulfill(status=404, headers=CORS, json={"error": {"code": "not_found", "message": "not found"}})
+            route.fulfill(status=404, headers=CORS, json=NOT_FOUND)
             return
         route.fulfill(status=200, headers=CORS, json=body)
 
@@ -145,7 +148,7 @@ class FakeGateway:
         if self.fail_votes > 0:
             self.fail_votes -= 1
             self.vote_posts.append(503)
-            route.fulfill(status=503, headers=CORS, json={"error": {"code": "dependency_unavailable", "message": "annotation unavailable"}})
+            route.fulfill(status=503, headers=CORS, json=ANNOTATION_DOWN)
             return
         try:
             res = httpx.post(
@@ -159,7 +162,7 @@ class FakeGateway:
             )
         except httpx.TransportError:  # the annotation service is down: as the gateway does
             self.vote_posts.append(503)
-            route.fulfill(status=503, headers=CORS, json={"error": {"code": "dependency_unavailable", "message": "annotation unavailable"}})
+            route.fulfill(status=503, headers=CORS, json=ANNOTATION_DOWN)
             return
         self.vote_posts.append(res.status_code)
         route.fulfill(status=res.status_code, headers=CORS, body=res.content,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from fashionrec_common.grpc_auth import ClientTls, ServerTls, parse_tokens
@@ -24,7 +24,31 @@ def _split(value: object) -> object:
     return value
 
 
-class GatewaySettings(ServiceSettings):
+class VectorStoreSettings(BaseModel):
+    """Which VectorStore the gateway and ``python -m gateway ingest`` use (docs/operations.md,
+    "Vector store: FAISS service or Milvus"); mixed into both settings classes."""
+
+    vector_store: Literal["faiss", "milvus"] = "faiss"
+    milvus_uri: str = Field(
+        default="var/milvus/gateway.db",
+        description="a file path runs Milvus Lite in-process; http(s)://host:19530 a server",
+    )
+    milvus_token: SecretStr | None = None
+    milvus_collection_prefix: str = Field(
+        default="fashionrec_", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+    )
+    milvus_index: Literal["HNSW", "IVF_FLAT"] = "HNSW"
+    milvus_hnsw_m: int = Field(default=16, ge=2, le=2048)
+    milvus_hnsw_ef_construction: int = Field(default=200, gt=0)
+    milvus_hnsw_ef: int = Field(default=64, gt=0)
+    milvus_ivf_nlist: int = Field(default=1024, ge=1, le=65536)
+    milvus_ivf_nprobe: int = Field(default=32, ge=1, le=65536)
+    milvus_consistency: Literal["Strong", "Session", "Bounded", "Eventually"] = Field(
+        default="Strong", description="Strong: a write is visible to the next read anywhere"
+    )
+
+
+class GatewaySettings(ServiceSettings, VectorStoreSettings):
     """Everything the gateway needs; secrets have no production default."""
 
     model_config = SettingsConfigDict(
@@ -67,6 +91,14 @@ class GatewaySettings(ServiceSettings):
     rate_limit_redis_url: str | None = Field(
         default=None, description="Redis shared by replicas for rate limits; empty = REDIS_URL"
     )
+    job_redis_url: str | None = Field(
+        default=None, description="Redis for ingest job records; empty = REDIS_URL"
+    )
+    job_ttl_s: int = Field(default=7 * 24 * 3600, gt=0, description="ingest job records in Redis")
+    job_lease_s: float = Field(
+        default=30.0, gt=0, description="a running job silent this long reads 'interrupted'"
+    )
+    job_heartbeat_s: float = Field(default=5.0, gt=0, description="runner heartbeat; < lease")
     image_url_deadline_s: float = Field(
         default=5.0, gt=0, le=60, description="whole image_url fetch: connect and every read"
     )
@@ -112,6 +144,12 @@ class GatewaySettings(ServiceSettings):
         if not value:
             raise ValueError("at least one vector-search shard (host:port) is required")
         return value
+
+    @model_validator(mode="after")
+    def _job_lease(self) -> GatewaySettings:
+        if self.job_heartbeat_s * 2 > self.job_lease_s:
+            raise ValueError("GATEWAY_JOB_LEASE_S must be at least twice GATEWAY_JOB_HEARTBEAT_S")
+        return self
 
     @model_validator(mode="after")
     def _secrets(self) -> GatewaySettings:

@@ -16,18 +16,19 @@ from tqdm import tqdm
 
 from fashionrec_common.grpc_auth import ClientTls
 from gateway.clients.embedder import EmbedderClient
-from gateway.clients.vector_search import ShardedVectorSearch
+from gateway.config import VectorStoreSettings
 from gateway.domain.images import check_image
 from gateway.domain.types import StoredItem, index_name
 from gateway.errors import GatewayError, InvalidInput
+from gateway.wiring import build_vector_store
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 16 * 1024 * 1024
 
 
-class IngestSettings(BaseSettings):
-    """How to reach vector-search securely: the gateway's own variables, read from the
-    environment so the token never shows on a command line."""
+class IngestSettings(BaseSettings, VectorStoreSettings):
+    """How to reach the vector store (FAISS service or Milvus) securely: the gateway's own
+    variables, read from the environment so tokens never show on a command line."""
 
     model_config = SettingsConfigDict(
         env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore"
@@ -42,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, help="default: CATALOG/labels.csv")
     parser.add_argument("--models", default="infogan", help="comma-separated model names")
     parser.add_argument("--embedder-url", default="http://127.0.0.1:8501")
-    parser.add_argument("--shards", default="127.0.0.1:50051", help="comma-separated host:port")
+    parser.add_argument(
+        "--shards", default="127.0.0.1:50051", help="FAISS service host:port, comma-separated"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, default=0, help="first N rows only (0 = all)")
 
@@ -91,8 +94,9 @@ async def ingest(args: argparse.Namespace, settings: IngestSettings | None = Non
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     embedder = EmbedderClient(args.embedder_url, timeout_s=120.0)
     settings = settings or IngestSettings()
-    store = ShardedVectorSearch(
-        args.shards.split(","),
+    store = build_vector_store(
+        settings,
+        shards=args.shards.split(","),
         timeout_s=60.0,
         token=settings.vector_search_token,
         tls=settings.vector_search_tls,

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
+from fashionrec_common.grpc_auth import ClientTls
 from gateway.clients.annotation import AnnotationClient
 from gateway.clients.cache import LruCache, RedisCache
 from gateway.clients.embedder import EmbedderClient
+from gateway.clients.job_store import RedisJobStore
 from gateway.clients.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.clients.resilience import CircuitBreaker
 from gateway.clients.vector_search import ShardedVectorSearch
-from gateway.config import GatewaySettings
+from gateway.config import GatewaySettings, VectorStoreSettings
 from gateway.domain.jobs import Jobs
 from gateway.domain.recommend import Recommender
 from gateway.metrics import GatewayMetrics
+
+if TYPE_CHECKING:
+    from gateway.clients.milvus_store import MilvusStore
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +33,7 @@ class Services:
     settings: GatewaySettings
     metrics: GatewayMetrics
     embedder: EmbedderClient
-    store: ShardedVectorSearch
+    store: ShardedVectorSearch | MilvusStore
     cache: LruCache | RedisCache
     annotation: AnnotationClient
     recommender: Recommender
@@ -37,7 +46,7 @@ class Services:
             self.limiter = LocalRateLimiter(self.settings.rate_limit_per_minute)
 
     async def close(self) -> None:
-        await self.jobs.wait()
+        await self.jobs.close()  # lets running jobs finish first
         if self.limiter is not None:
             await self.limiter.close()
         await self.embedder.close()
@@ -56,8 +65,9 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         version_ttl_s=settings.metadata_ttl_s,
         breaker=CircuitBreaker("embedder", settings.breaker_failures, settings.breaker_reset_s),
     )
-    store = ShardedVectorSearch(
-        settings.vector_search_shards,
+    store = build_vector_store(
+        settings,
+        shards=settings.vector_search_shards,
         timeout_s=settings.search_timeout_s,
         retries=settings.retries,
         breaker_failures=settings.breaker_failures,
@@ -92,8 +102,61 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         cache=cache,
         annotation=AnnotationClient(settings.annotation_url),
         recommender=recommender,
-        jobs=Jobs(),
+        jobs=build_jobs(settings),
         limiter=build_rate_limiter(settings, metrics),
+    )
+
+
+def build_jobs(settings: GatewaySettings) -> Jobs:
+    """Job records in Redis (GATEWAY_JOB_REDIS_URL, else REDIS_URL) so any replica answers
+    a poll; else in this process."""
+    url = settings.job_redis_url or settings.redis_url
+    store = None
+    if url:
+        store = RedisJobStore(url, prefix=settings.cache_prefix, ttl_s=settings.job_ttl_s)
+    return Jobs(store, lease_s=settings.job_lease_s, heartbeat_s=settings.job_heartbeat_s)
+
+
+def build_vector_store(
+    settings: VectorStoreSettings,
+    *,
+    shards: Sequence[str],
+    timeout_s: float,
+    token: SecretStr | None = None,
+    tls: ClientTls | None = None,
+    retries: int = 2,
+    breaker_failures: int = 5,
+    breaker_reset_s: float = 5.0,
+) -> ShardedVectorSearch | MilvusStore:
+    """GATEWAY_VECTOR_STORE: our FAISS service (sharded) or Milvus; the ingest CLI uses it too.
+    pymilvus is imported only when chosen (it pulls pandas and pyarrow: slow to import)."""
+    if settings.vector_store == "milvus":
+        from gateway.clients.milvus_store import MilvusIndexParams, MilvusStore
+
+        params = MilvusIndexParams(
+            kind=settings.milvus_index,
+            m=settings.milvus_hnsw_m,
+            ef_construction=settings.milvus_hnsw_ef_construction,
+            ef=settings.milvus_hnsw_ef,
+            nlist=settings.milvus_ivf_nlist,
+            nprobe=settings.milvus_ivf_nprobe,
+        )
+        return MilvusStore(
+            settings.milvus_uri,
+            token=settings.milvus_token,
+            prefix=settings.milvus_collection_prefix,
+            index=params,
+            consistency=settings.milvus_consistency,
+            timeout_s=timeout_s,
+        )
+    return ShardedVectorSearch(
+        shards,
+        timeout_s=timeout_s,
+        retries=retries,
+        breaker_failures=breaker_failures,
+        breaker_reset_s=breaker_reset_s,
+        token=token,
+        tls=tls,
     )
 
 

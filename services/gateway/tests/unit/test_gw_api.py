@@ -257,4 +257,4 @@ def test_settings_require_secrets_outside_dev(monkeypatch) -> None:
 
 async def test_lifespan_closes_jobs(rig) -> None:
     await asyncio.sleep(0)
-    assert rig.services.jobs.get("x") is None
+    assert await rig.services.jobs.get("x") is None

@@ -37,6 +37,13 @@ async def require_api_key(
 WriteKey = Annotated[str, Depends(require_api_key)]
 
 
+def catalogue_or_auto(value: object) -> str | None:
+    """``None`` (look it up / every catalogue) for the spellings of "automatic"."""
+    if value in (None, "", "auto", "automatic"):
+        return None
+    return str(value)
+
+
 def image_base(request: Request, services: Services) -> str:
     base = services.settings.public_url or str(request.base_url)
     return base.rstrip("/") + "/v1/images/"

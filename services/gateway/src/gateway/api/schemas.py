@@ -6,6 +6,21 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# An 8x8 JPEG: the examples are requests a client can send as they are.
+EXAMPLE_JPEG_B64 = (
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdA"
+    "SFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2Nj"
+    "Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDASIAAhEBAxEB/8QA"
+    "HwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIh"
+    "MUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW"
+    "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
+    "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQF"
+    "BgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAV"
+    "YnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOE"
+    "hYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq"
+    "8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDJooorA+gP/9k="
+)
+
 ITEM_EXAMPLE = {
     "id": "12345",
     "score": 0.93,
@@ -63,7 +78,7 @@ class SearchJson(BaseModel):
         "json_schema_extra": {
             "examples": [
                 {
-                    "image_b64": "<base64 JPEG>",
+                    "image_b64": EXAMPLE_JPEG_B64,
                     "catalogue": "shoes",
                     "k": 5,
                     "filters": {"class": ["heels"]},
@@ -88,7 +103,7 @@ class ItemIn(BaseModel):
                 {
                     "id": "12345",
                     "catalogue": "shoes",
-                    "image_b64": "<base64 JPEG>",
+                    "image_b64": EXAMPLE_JPEG_B64,
                     "metadata": {"class": "heels", "colour": "Black", "title": "Heels"},
                 }
             ]
@@ -104,12 +119,17 @@ class ItemIn(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
-    state: str
+    state: str = Field(
+        description="running | succeeded | partial | failed | interrupted (the replica "
+        "running it stopped; items counted done are stored, resubmit the rest)"
+    )
     total: int
     done: int
     failed: int
     progress: float
-    errors: list[dict[str, str]] = Field(default_factory=list)
+    errors: list[dict[str, str]] = Field(default_factory=list, description="the first 50")
+    created_at: str | None = Field(None, description="ISO 8601, UTC")
+    updated_at: str | None = Field(None, description="last progress or state change")
 
 
 class CompareRow(BaseModel):

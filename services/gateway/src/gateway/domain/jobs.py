@@ -1,19 +1,38 @@
-"""Background ingest jobs with progress, in this process (the gateway stores nothing durable)."""
+"""Background ingest jobs with progress kept in a :class:`~gateway.domain.ports.JobStore`.
+
+The work runs in the replica that accepted the job (an asyncio task); its record lives in
+the store, so with Redis any replica answers a poll and the record outlives a restart. A
+runner refreshes ``heartbeat_at`` while it works; a ``running`` record whose heartbeat is
+older than the lease is reported ``interrupted`` (its replica stopped mid-job), never left
+``running`` forever.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from gateway.errors import GatewayError
+from gateway.domain.ports import JobStore
+from gateway.errors import DependencyUnavailable, GatewayError
 
 log = logging.getLogger(__name__)
 
 Batch = Sequence[tuple[str, bytes, dict]]
+MAX_ERRORS = 50  # per job: a bad 10k-line upload must not make a 10k-entry record
+RUNNING, INTERRUPTED = "running", "interrupted"  # others: succeeded | partial | failed
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -22,8 +41,12 @@ class Job:
     total: int
     done: int = 0
     failed: int = 0
-    state: str = "running"  # running | succeeded | failed
+    state: str = RUNNING
     errors: list[dict[str, str]] = field(default_factory=list)
+    created_at: float = 0.0  # wall-clock seconds: compared across replicas
+    updated_at: float = 0.0
+    heartbeat_at: float = 0.0
+    owner: str = ""  # the replica running it (for operators; not in the JSON)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,32 +56,115 @@ class Job:
             "done": self.done,
             "failed": self.failed,
             "progress": (self.done + self.failed) / self.total if self.total else 1.0,
-            "errors": self.errors[:50],
+            "errors": self.errors[:MAX_ERRORS],
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
         }
 
 
-class Jobs:
-    """Runs ingest batches in the background; keeps the newest ``keep`` jobs."""
+@dataclass
+class _Pending:
+    """Progress not yet written (the store failed): added to the next write, not lost."""
+
+    done: int = 0
+    failed: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, done: int, failed: int, errors: Sequence[dict[str, str]]) -> None:
+        self.done += done
+        self.failed += failed
+        self.errors.extend(errors[: MAX_ERRORS - len(self.errors)])
+
+
+class MemoryJobStore:
+    """This process only (local runs, unit tests): keeps the newest ``keep`` jobs."""
 
     def __init__(self, keep: int = 200) -> None:
-        self._jobs: dict[str, Job] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self.keep = keep
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
 
-    def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+    async def create(self, job: Job) -> None:
+        self._jobs[job.id] = replace(job, errors=job.errors[:MAX_ERRORS])
+        while len(self._jobs) > self.keep:
+            self._jobs.popitem(last=False)
 
-    def start(
+    async def get(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        return None if job is None else replace(job, errors=list(job.errors))
+
+    async def update(
+        self,
+        job_id: str,
+        now: float,
+        *,
+        done: int = 0,
+        failed: int = 0,
+        errors: Sequence[dict[str, str]] = (),
+        state: str | None = None,
+    ) -> None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        job.done += done
+        job.failed += failed
+        job.errors.extend(errors[: MAX_ERRORS - len(job.errors)])
+        job.heartbeat_at = now
+        if done or failed or errors or state is not None:
+            job.updated_at = now
+        if state is not None:
+            job.state = state
+
+    async def close(self) -> None:
+        self._jobs.clear()
+
+
+class Jobs:
+    """Starts ingest jobs, runs their batches in the background, answers polls."""
+
+    def __init__(
+        self,
+        store: JobStore | None = None,
+        *,
+        lease_s: float = 30.0,
+        heartbeat_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store: JobStore = store or MemoryJobStore()
+        self.lease_s = lease_s
+        self.heartbeat_s = heartbeat_s
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def get(self, job_id: str) -> Job | None:
+        """The stored job; ``interrupted`` when it says running but its runner went silent."""
+        job = await self.store.get(job_id)
+        if job is not None and job.state == RUNNING:
+            if self.clock() - job.heartbeat_at > self.lease_s:
+                job.state = INTERRUPTED
+        return job
+
+    async def start(
         self,
         batches: Sequence[Batch],
         run: Callable[[Batch], Awaitable[int]],
         rejected: Sequence[dict[str, str]] = (),
     ) -> Job:
+        """Record the job, then run it; a store that is down fails this call (503) before
+        any work starts, so a client never holds a job id nobody can answer for."""
         total = sum(len(b) for b in batches) + len(rejected)
-        job = Job(uuid.uuid4().hex, total, failed=len(rejected), errors=list(rejected))
-        self._jobs[job.id] = job
-        while len(self._jobs) > self.keep:
-            self._jobs.pop(next(iter(self._jobs)))
+        now = self.clock()
+        job = Job(
+            uuid.uuid4().hex,
+            total,
+            failed=len(rejected),
+            errors=list(rejected[:MAX_ERRORS]),
+            created_at=now,
+            updated_at=now,
+            heartbeat_at=now,
+            owner=self.owner,
+        )
+        await self.store.create(job)
         task = asyncio.create_task(self._run(job, batches, run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -67,19 +173,62 @@ class Jobs:
     async def _run(
         self, job: Job, batches: Sequence[Batch], run: Callable[[Batch], Awaitable[int]]
     ) -> None:
-        for batch in batches:
+        beat = asyncio.create_task(self._beat(job.id))
+        done, failed = 0, job.failed
+        pending = _Pending()
+        try:
+            for batch in batches:
+                try:
+                    n = await run(batch)
+                    done += n
+                    pending.add(n, 0, ())
+                except GatewayError as exc:
+                    failed += len(batch)
+                    pending.add(
+                        0, len(batch), [{"id": i, "error": exc.message} for i, _, _ in batch]
+                    )
+                except Exception:  # noqa: BLE001 - a job reports failures, it never crashes the app
+                    log.exception("ingest batch failed", extra={"job_id": job.id})
+                    failed += len(batch)
+                    pending.add(
+                        0, len(batch), [{"id": i, "error": "internal error"} for i, _, _ in batch]
+                    )
+                pending = await self._write(job.id, pending)
+            state = "succeeded" if failed == 0 else "failed" if done == 0 else "partial"
+            await self._write(job.id, pending, state)
+        finally:
+            beat.cancel()
+
+    async def _write(self, job_id: str, pending: _Pending, state: str | None = None) -> _Pending:
+        """Write ``pending``; on a store outage keep it for the next write. A final state
+        that cannot be written leaves the job to read ``interrupted`` once the lease ends."""
+        try:
+            await self.store.update(
+                job_id,
+                self.clock(),
+                done=pending.done,
+                failed=pending.failed,
+                errors=pending.errors,
+                state=state,
+            )
+        except DependencyUnavailable as exc:
+            log.warning("job %s: progress not recorded: %s", job_id, exc.message)
+            return pending
+        return _Pending()
+
+    async def _beat(self, job_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
             try:
-                job.done += await run(batch)
-            except GatewayError as exc:
-                job.failed += len(batch)
-                job.errors.extend({"id": i, "error": exc.message} for i, _, _ in batch)
-            except Exception:  # noqa: BLE001 - a job reports failures, it never crashes the app
-                log.exception("ingest batch failed", extra={"job_id": job.id})
-                job.failed += len(batch)
-                job.errors.extend({"id": i, "error": "internal error"} for i, _, _ in batch)
-        job.state = "succeeded" if job.failed == 0 else "failed" if job.done == 0 else "partial"
+                await self.store.update(job_id, self.clock())
+            except DependencyUnavailable as exc:
+                log.warning("job %s: heartbeat not recorded: %s", job_id, exc.message)
 
     async def wait(self) -> None:
         """For tests and shutdown: let running jobs finish."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.wait()
+        await self.store.close()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.domain.types import Filters, IndexSummary, SearchOutcome, StoredItem
+
+if TYPE_CHECKING:
+    from gateway.domain.jobs import Job
 
 
 class Embedder(Protocol):
@@ -57,3 +60,30 @@ class Cache(Protocol):
     async def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
 
     async def check(self) -> None: ...
+
+
+class JobStore(Protocol):
+    """Ingest job records, shared by replicas when the adapter is shared (Redis).
+
+    Every method raises ``DependencyUnavailable`` when the store cannot be reached."""
+
+    async def create(self, job: Job) -> None: ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def update(
+        self,
+        job_id: str,
+        now: float,
+        *,
+        done: int = 0,
+        failed: int = 0,
+        errors: Sequence[dict[str, str]] = (),
+        state: str | None = None,
+    ) -> None:
+        """Add ``done``/``failed`` atomically, append ``errors`` (capped), set ``state``; the
+        heartbeat is always ``now``, ``updated_at`` only when something changed. A job that
+        is gone (expired, trimmed) is left alone."""
+        ...
+
+    async def close(self) -> None: ...

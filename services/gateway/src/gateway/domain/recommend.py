@@ -292,7 +292,8 @@ class Recommender:
         self, catalogue: str, models: Sequence[str], items: Sequence[tuple[str, bytes, dict]]
     ) -> int:
         """Embed ``(id, image, metadata)`` with each model and upsert; returns items written."""
-        self.validate_request(catalogue, models[0] if models else None, 1)
+        for model in models or [None]:
+            self.validate_request(catalogue, model, 1)
         for model in models:
             vectors = await self.embedder.embed(model, [image for _, image, _ in items])
             index = index_name(catalogue, model)

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import ValidationError
 
-from gateway.api.deps import ServicesDep, WriteKey, image_base, item_json, rate_limit
+from gateway.api.deps import (
+    ServicesDep,
+    WriteKey,
+    catalogue_or_auto,
+    image_base,
+    item_json,
+    rate_limit,
+)
 from gateway.api.routes.search import ERRORS
 from gateway.api.schemas import ItemIn, ItemsPage, JobOut
 from gateway.domain.images import check_image_async
@@ -102,12 +109,12 @@ async def batch(request: Request, services: ServicesDep, _: WriteKey) -> dict[st
         catalogue, models = runners[id(chunk)]
         return await services.recommender.ingest(catalogue, models, chunk)
 
-    return services.jobs.start(batches, run, rejected).to_json()
+    return (await services.jobs.start(batches, run, rejected)).to_json()
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS, summary="Ingest progress")
 async def job(job_id: str, services: ServicesDep) -> dict[str, Any]:
-    found = services.jobs.get(job_id)
+    found = await services.jobs.get(job_id)
     if found is None:
         raise NotFound(f"no job {job_id!r}")
     return found.to_json()
@@ -124,7 +131,7 @@ async def delete_item(
     _: WriteKey,
     catalogue: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    removed = await services.recommender.delete(item_id, catalogue)
+    removed = await services.recommender.delete(item_id, catalogue_or_auto(catalogue))
     return {"id": item_id, "deleted_from": removed}
 
 

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from gateway.api.deps import ServicesDep, finish, image_base, item_json, rate_limit
+from gateway.api.deps import (
+    ServicesDep,
+    catalogue_or_auto,
+    finish,
+    image_base,
+    item_json,
+    rate_limit,
+)
 from gateway.api.routes.search import ERRORS
 from gateway.api.schemas import CatalogueOut, CompareOut, ModelOut
 from gateway.domain.compare import compare as compare_rows
@@ -115,7 +122,7 @@ async def compare(
     query, chosen, rows, token = await compare_rows(
         services.recommender,
         item_id=item_id,
-        catalogue=catalogue or None,
+        catalogue=catalogue_or_auto(catalogue),
         models=models.split(","),
         k=k,
         secret=secret.get_secret_value(),

@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect
 
 from gateway.api.deps import (
     ServicesDep,
+    catalogue_or_auto,
     rate_limit,
     search_reply,
     started,
@@ -65,12 +66,6 @@ SEARCH_BODY = {
         },
     }
 }
-
-
-def _catalogue(value: object) -> str | None:
-    if value in (None, "", "auto", "automatic"):
-        return None
-    return str(value)
 
 
 async def _fetch(url: str, services: Services) -> bytes:
@@ -149,7 +144,7 @@ async def search(request: Request, services: ServicesDep) -> Response:
         data, fields = await _parse(request, services)
     result = await services.recommender.search_image(
         data,
-        catalogue=_catalogue(fields.get("catalogue")),
+        catalogue=catalogue_or_auto(fields.get("catalogue")),
         model=fields.get("model") or None,
         k=int(fields["k"]),
         filters=normalise_filters(fields.get("filters")),
@@ -177,7 +172,7 @@ async def similar(
     timings = Timings()
     result = await services.recommender.similar(
         item_id,
-        catalogue=_catalogue(catalogue),
+        catalogue=catalogue_or_auto(catalogue),
         model=model,
         k=k,
         filters=parse_filters(filters),
