@@ -19,22 +19,20 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import httpx
 import tensorflow as tf
+from served_embedder import served_embedder
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from embedder.serving.manager import versions_on_disk
 from embedder.serving.toy_model import export_toy_model, png_bytes
-from fashionrec_common.supervisor import Supervisor
 from fashionrec_common.system import LocalSystem
 
 log = logging.getLogger("bench_embedder_serving")
-TUNING = {"TF_CPP_MIN_LOG_LEVEL": "2", "EMBEDDER_SERVING_LOG_LEVEL": "WARNING"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -79,25 +77,6 @@ def run_load(call: Callable[[int], None], concurrency: int, requests: int) -> di
     return {"rps": len(latencies) / wall, "p50": q[9] * 1000, "p95": q[18] * 1000}
 
 
-@contextmanager
-def served(base_path: Path, name: str, max_batch: int) -> Iterator[LocalSystem]:
-    """The embedder as the system description starts it (flags, env, gRPC health), serving
-    only ``name``, with this benchmark's batching limits added."""
-    models = Path(tempfile.mkdtemp(prefix="embench-"))
-    (models / "models.config").write_text(
-        f'model_config_list {{ config {{ name: "{name}" base_path: "{base_path.resolve()}" '
-        'model_platform: "tensorflow" } }\n'
-    )
-    system = LocalSystem.on_free_ports(
-        models=models, catalog=models, state=models, tuning={"embedder": TUNING}
-    )
-    argv = [*system.argv("embedder"), f"--max_batch_size={max_batch}"]
-    argv.append("--batch_timeout_micros=2000")
-    with Supervisor(out=(models / "server.log").open("w"), colour=False) as sup:
-        system.start(sup, "embedder", argv=argv, timeout_s=120)
-        yield system
-
-
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -129,8 +108,9 @@ def main() -> None:
     def in_process(i: int) -> None:
         fn(images=tf.constant([images[i % len(images)]]))["embedding"].numpy()
 
-    with served(base, name, args.max_batch) as system:
-        rounds = measure(args, system, name, images, in_process)
+    batching = [f"--max_batch_size={args.max_batch}", "--batch_timeout_micros=2000"]
+    with served_embedder(base, name, batching, timeout_s=120) as served:
+        rounds = measure(args, served.system, name, images, in_process)
     report(
         rounds,
         f"model {name} v{version} (D={dim}), {image_kind}, batch 1 per request, "

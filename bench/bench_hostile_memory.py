@@ -17,20 +17,19 @@ import base64
 import io
 import logging
 import os
-import socket
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 from PIL import Image
+from served_embedder import served_embedder
 
 log = logging.getLogger("bench_hostile_memory")
 BUDGET_MB = 200
@@ -68,12 +67,6 @@ def normal_jpeg() -> bytes:
     return buf.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -94,29 +87,6 @@ def export(kind: str, base: Path) -> Path:
         extractor = embedding_extractor(build_gan("infogan", image_size=64))
         export_model(extractor, input_size=64, model_base=base, name=kind, warmup=False)
     return base / kind
-
-
-def start_server(model_dir: Path, name: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    rest = free_port()
-    cmd = [sys.executable, "-m", "embedder.serving", "--port", str(free_port())]
-    cmd += ["--rest_api_port", str(rest), "--model_base_path", str(model_dir)]
-    cmd += ["--model_name", name, "--enable_batching"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "EMBEDDER_SERVING_LOG_LEVEL": "WARNING"}
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{rest}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(log_path.read_text()[-3000:])
-        try:
-            if httpx.get(f"{url}/v1/models/{name}", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("server not ready")
 
 
 def in_process(model_dir: Path, images: dict[str, bytes]) -> Callable[[str], int]:
@@ -162,18 +132,18 @@ def main() -> None:
     bodies = {k: {"instances": [{"b64": base64.b64encode(v).decode()}]} for k, v in hostile.items()}
     work = Path(tempfile.mkdtemp(prefix="hostile-"))
     model_dir = export(args.model, work / "models")
-    if args.in_process:
-        proc, call = None, in_process(model_dir, hostile)
-        pid = os.getpid()
-    else:
-        proc, url = start_server(model_dir, args.model, work / "server.log")
-        pid = proc.pid
-        predict = f"{url}/v1/models/{args.model}:predict"
+    with ExitStack() as stack:
+        if args.in_process:
+            call = in_process(model_dir, hostile)
+            pid = os.getpid()
+        else:
+            served = stack.enter_context(served_embedder(model_dir, args.model))
+            pid = served.child.process.pid
+            predict = f"{served.system.url('embedder')}/v1/models/{args.model}:predict"
 
-        def call(kind: str) -> int:
-            return httpx.post(predict, json=bodies[kind], timeout=120).status_code
+            def call(kind: str) -> int:
+                return httpx.post(predict, json=bodies[kind], timeout=120).status_code
 
-    try:
         for _ in range(3):
             assert call("normal") == 200
         before = rss_mb(pid)
@@ -194,10 +164,6 @@ def main() -> None:
         time.sleep(args.settle_s)
         after, peak = rss_mb(pid), rss_mb(pid, "VmHWM")
         ok_after = call("normal")
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
 
     growth = after - before
     where = "in-process SavedModel (no server checks)" if args.in_process else "our server, REST"
