@@ -31,6 +31,12 @@ def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype("float32")
 
 
+def _matching(coll: Collection, filters: tuple[Filter, ...]) -> set[str]:
+    page, total = coll.list_items(0, coll.count, filters)
+    assert total == len(page)
+    return {e for e, _ in page}
+
+
 def _filled(kind: str, pca: int, params: dict[str, str], n: int = 3000, dim: int = 32):
     coll = Collection(IndexSpec("shoes/test", dim, "L2", kind, pca, params).validate())
     x = clustered(n, dim)
@@ -51,8 +57,7 @@ def test_vs_filtered_search_returns_exactly_k(kind: str, pca: int, params: dict[
         ((Filter("class", ("c2",)), Filter("colour", ("red",))), None),
     ]:
         hits = coll.search(x[:20], SearchOptions(k=10, filters=filters), [None] * 20)
-        matching = coll._match(filters)
-        assert matching is not None
+        matching = _matching(coll, filters)
         for row in hits:
             assert len(row) == min(10, len(matching))
             assert all(h.id in matching for h in row)
@@ -88,9 +93,11 @@ def test_vs_untrained_index_answers_exactly_then_trains() -> None:
 def test_vs_upsert_replaces_and_delete_removes() -> None:
     coll, x, _ = _filled("HNSW", 0, {}, n=500)
     coll.apply_upsert(2, ["p0"], x[1:2], [{"class": "new"}])
-    assert coll.count == 500 and coll.meta["p0"] == {"class": "new"}
+    assert coll.count == 500 and coll.get(["p0"])[0][0][1] == {"class": "new"}
     assert list(coll.ids)[0] == "p0"  # browsing order is first-insertion order
-    assert coll._match((Filter("class", ("c0",)),)) == {f"p{i}" for i in range(5, 500, 5)}
+    assert _matching(coll, (Filter("class", ("c0",)),)) == {f"p{i}" for i in range(5, 500, 5)}
+    assert _matching(coll, (Filter("class", ("new",)),)) == {"p0"}
+    assert _matching(coll, (Filter("class", ("c0", "nope")), Filter("x", ("y",)))) == set()
     assert coll.apply_delete(3, ["p1", "p1", "nope"]) == 1
     hits = coll.search(x[1:2], SearchOptions(k=5), [None])[0]
     assert "p1" not in {h.id for h in hits} and hits[0].id == "p0"
@@ -129,32 +136,80 @@ def test_vs_dimension_mismatch_and_list_items() -> None:
 
 
 def test_vs_memory_estimate_is_kept_as_items_come_and_go() -> None:
-    """DescribeIndex reads memory_bytes on every refresh: it is a running total (not a walk
-    over every item's metadata) that always equals the walk's answer."""
-    from vector_search.index.collection import meta_bytes
+    """DescribeIndex reads memory_bytes on every refresh: it is made of running totals (not
+    a walk over every item) that always equal what a walk would find."""
+    from vector_search.index.collection import id_bytes
+    from vector_search.index.metadata import value_bytes
 
-    def walked(c: Collection) -> int:
-        per_item = c.spec.dimension * 4 + 8 + 150
-        return c.engine.memory_bytes() + c.count * per_item + sum(map(meta_bytes, c.meta.values()))
+    def walked(c: Collection) -> tuple[int, int]:
+        values = [v for t in c._columns.tables for v in t.values if v is not None]
+        return sum(map(id_bytes, c.ids)), sum(map(value_bytes, values))
+
+    def kept(c: Collection) -> tuple[int, int]:
+        return c._id_bytes, sum(t.nbytes for t in c._columns.tables)
 
     coll, x, ids = _filled("HNSW", 0, {}, n=600)
-    assert coll.memory_bytes() == walked(coll)
-    coll.apply_upsert(2, ids[:50], x[:50], [{"class": "a much longer value " * 4}] * 50)
+    assert kept(coll) == walked(coll)
+    long = [{"class": f"a much longer value {i} " * 4} for i in range(50)]
+    coll.apply_upsert(2, ids[:50], x[:50], long)
     coll.apply_delete(3, ids[100:180] + ["absent"])
-    assert coll.count == 520 and coll.memory_bytes() == walked(coll)
+    assert coll.count == 520 and kept(coll) == walked(coll)
     state, vecs, labels = coll.export()
     again = Collection(coll.spec)
     again.restore(state, vecs, labels)
-    assert again._meta_bytes == coll._meta_bytes
+    assert kept(again) == kept(coll)
     before = coll.memory_bytes()
-    coll.apply_delete(4, ids[:50])  # the items with the long values
-    assert before - coll.memory_bytes() > 50 * (4 * 32 + 4 * 20)
+    coll.apply_delete(4, ids[:50])  # the items with the long, distinct values
+    assert kept(coll) == walked(coll)
+    assert before - coll.memory_bytes() > 50 * (4 * 20 + len("p10"))
 
     class NoWalk(dict):  # type: ignore[type-arg]
         def values(self):  # type: ignore[no-untyped-def]
-            raise AssertionError("memory_bytes walked every item's metadata")
+            raise AssertionError("memory_bytes walked every item")
 
-        items = __iter__ = values
+        items = keys = __iter__ = values
 
-    coll.meta = NoWalk(coll.meta)
+    coll.ids = NoWalk(coll.ids)
     assert coll.memory_bytes() < before  # answered without walking
+
+
+def test_vs_repeated_metadata_values_are_stored_once() -> None:
+    coll, _, _ = _filled("Flat", 0, {}, n=1000)
+    tables = dict(zip(coll._columns.names, coll._columns.tables, strict=True))
+    assert sorted(v for v in tables["class"].values if v) == [f"c{i}" for i in range(5)]
+    got = [m["class"] for _, m, _ in coll.get(["p1", "p6"])[0]]
+    assert got == ["c1", "c1"] and got[0] is got[1]
+    coll.apply_delete(2, [f"p{i}" for i in range(0, 1000, 97)])  # every red item
+    assert "red" not in tables["colour"].index  # a value nobody uses any more is dropped
+    coll.apply_upsert(3, ["new"], np.zeros((1, 32), "float32"), [{"colour": "red"}])
+    assert _matching(coll, (Filter("colour", ("red",)),)) == {"new"}
+
+
+@pytest.mark.parametrize("kind", ["Flat", "HNSW"])
+def test_vs_labels_are_reused_once_faiss_no_longer_holds_them(kind: str) -> None:
+    coll, x, ids = _filled(kind, 0, {}, n=2000)
+    for gen in range(2, 6):  # churn: every write used to take a fresh label
+        coll.apply_upsert(gen, ids[:500], x[500:1000], [{"class": "again"}] * 500)
+    if kind == "HNSW":  # tombstones keep theirs until compaction rebuilds the graph
+        assert coll.next_label == 4000 and len(coll.engine.tombstones) == 2000
+        coll.apply_delete(6, ids[1500:])
+        assert not coll.engine.tombstones
+    else:
+        assert coll.next_label == 2000
+    coll.apply_upsert(7, ["fresh"], x[:1], [{}])
+    assert coll.next_label <= 4000
+    for i in (0, 499, 500, 1499):
+        assert np.array_equal(coll.vector_of(ids[i]), x[500 + i if i < 500 else i])
+    hits = coll.search(x[600:601], SearchOptions(k=3), [None])[0]
+    assert hits[0].id in {"p100", "p600"} and hits[0].distance == pytest.approx(0.0, abs=1e-5)
+
+
+def test_vs_hnsw_keeps_one_copy_of_each_vector() -> None:
+    coll, x, ids = _filled("HNSW", 0, {}, n=1500, dim=256)
+    assert coll._vecs is None  # rows point into the HNSW storage
+    coll.apply_delete(2, ids[:1200])  # swap-removes, then compaction renumbers positions
+    assert coll.engine.base.ntotal == 300
+    for i in (1200, 1350, 1499):
+        assert np.array_equal(coll.vector_of(ids[i]), x[i])
+    beside_faiss = coll.memory_bytes() - coll.engine.memory_bytes()
+    assert beside_faiss < coll.count * 4 * 256 // 2  # no second vector per item

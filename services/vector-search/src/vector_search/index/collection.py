@@ -6,6 +6,7 @@ Not thread-safe by itself: ``ManagedIndex`` holds the reader/writer lock around 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable, Sequence
 from itertools import islice
 
@@ -14,6 +15,8 @@ import numpy as np
 
 from vector_search.errors import DimensionMismatch, ItemNotFound
 from vector_search.index.engine import Engine, default_train_threshold
+from vector_search.index.labels import Labels
+from vector_search.index.metadata import MetadataColumns
 from vector_search.index.spec import Filter, Hit, IndexSpec, SearchOptions
 
 log = logging.getLogger(__name__)
@@ -21,30 +24,44 @@ log = logging.getLogger(__name__)
 EXACT_CUTOFF = 4096  # filtered subsets this small are searched exactly: cheap and exact
 MAX_TRAIN = 64_000  # k-means sample: more barely moves centroids, costs linear time
 MAX_TRAIN_PQ = 20_000
+SNAPSHOT_FORMAT = 2
 
 
-def meta_bytes(meta: dict[str, str]) -> int:
-    """Estimated resident size of one item's metadata dict."""
-    return 64 + sum(len(k) + len(v) + 100 for k, v in meta.items())
+ID_OVERHEAD = 8 + 8 + 4 + 64  # row label, row -> id slot, label -> row, ids dict entry
+
+
+def id_bytes(ext: str) -> int:
+    """Estimated resident size of one item's id and its row bookkeeping."""
+    return sys.getsizeof(ext) + ID_OVERHEAD
 
 
 class Collection:
-    """Items keyed by external id; each write gives the item a fresh int64 FAISS label."""
+    """Items keyed by external id, stored in dense rows (swap-remove on delete).
+
+    Each write gives the item an int64 FAISS label; labels are reused once FAISS no longer
+    holds them (at once for Flat/IVF, after compaction for HNSW tombstones). HNSW without a
+    transform keeps the full vectors in its own storage, so rows point there instead of
+    holding a second copy.
+    """
 
     def __init__(self, spec: IndexSpec, use_gpu: bool = False) -> None:
         self.spec = spec
         self.engine = Engine(spec, use_gpu=use_gpu)
         self.generation = 0
-        self.next_label = 0
-        self._vecs = np.zeros((16, spec.dimension), dtype="float32")
+        self.shared = spec.kind == "HNSW" and not spec.pca_dimension
+        self._vecs: np.ndarray | None = None
+        self._row_pos: np.ndarray | None = None  # row -> position in the engine's storage
+        if self.shared:
+            self._row_pos = np.zeros(16, dtype="int64")
+        else:
+            self._vecs = np.zeros((16, spec.dimension), dtype="float32")
         self._row_labels = np.zeros(16, dtype="int64")
+        self._row_ext: list[str] = []
         self._n = 0
-        self._row_of: dict[int, int] = {}
-        self.ids: dict[str, int] = {}  # external id -> label, in first-insertion order
-        self._ext_of: dict[int, str] = {}
-        self.meta: dict[str, dict[str, str]] = {}
-        self._inverted: dict[str, dict[str, set[str]]] = {}
-        self._meta_bytes = 0  # kept as items come and go: DescribeIndex must not walk them
+        self.ids: dict[str, int] = {}  # external id -> row, in first-insertion order
+        self._labels = Labels()
+        self._columns = MetadataColumns()
+        self._id_bytes = 0  # kept as items come and go: DescribeIndex must not walk them
         default_refine = 16 if spec.kind == "IVF-PQ" else (4 if spec.pca_dimension else 1)
         self.refine = spec.int_param("refine", default_refine)
         self.trained_on = 0
@@ -61,19 +78,24 @@ class Collection:
     def apply_upsert(
         self, gen: int, ids: Sequence[str], vectors: np.ndarray, metas: Sequence[dict[str, str]]
     ) -> None:
-        self._remove_existing([i for i in ids if i in self.ids])
-        labels = np.arange(self.next_label, self.next_label + len(ids), dtype="int64")
-        self.next_label += len(ids)
-        self._grow(self._n + len(ids))
-        self._vecs[self._n : self._n + len(ids)] = vectors
-        self._row_labels[self._n : self._n + len(ids)] = labels
-        for offset, (ext, label, meta) in enumerate(zip(ids, labels.tolist(), metas, strict=True)):
-            self._row_of[label] = self._n + offset
-            self.ids[ext] = label
-            self._ext_of[label] = ext
-            self._add_meta(ext, dict(meta))
-        self._n += len(ids)
+        self._remove_existing([i for i in dict.fromkeys(ids) if i in self.ids])
+        n, k = self._n, len(ids)
+        labels = self._labels.new(np.arange(n, n + k))
+        self._grow(n + k)
+        if self._vecs is not None:
+            self._vecs[n : n + k] = vectors
+        self._row_labels[n : n + k] = labels
+        for row, (ext, meta) in enumerate(zip(ids, metas, strict=True), start=n):
+            if ext not in self.ids:
+                self._id_bytes += id_bytes(ext)
+            self.ids[ext] = row  # an existing key keeps its place in browsing order
+            self._row_ext.append(ext)
+            self._columns.set_row(row, meta)
+        self._n += k
         if self.engine.trained:
+            if self._row_pos is not None:
+                ntotal = self.engine.base.ntotal
+                self._row_pos[n : n + k] = np.arange(ntotal, ntotal + k)
             self.engine.add(np.ascontiguousarray(vectors, dtype="float32"), labels)
         self._maybe_train()
         self.generation = gen
@@ -89,14 +111,16 @@ class Collection:
         """Train now on what is stored (explicit training; also used automatically)."""
         if self._n == 0:
             return
-        x = self._vecs[: self._n]
+        x_all = np.ascontiguousarray(self._stored(None))
+        x = x_all
         cap = self._train_cap()
         if self._n > cap:
             pick = np.random.default_rng(0).choice(self._n, cap, replace=False)
-            x = x[np.sort(pick)]
+            x = x_all[np.sort(pick)]
         self.engine.train(np.ascontiguousarray(x))
         self.trained_on = len(x)
-        self.engine.add(np.ascontiguousarray(self._vecs[: self._n]), self._row_labels[: self._n])
+        self.engine.add(x_all, self._row_labels[: self._n])
+        self._engine_rebuilt()
 
     def _train_cap(self) -> int:
         return MAX_TRAIN_PQ if self.spec.kind == "IVF-PQ" else MAX_TRAIN
@@ -118,73 +142,132 @@ class Collection:
         tomb = len(self.engine.tombstones)
         if tomb > max(1000, self._n // 4):
             log.info("compacting tombstones", extra={"index": self.spec.name, "tombstones": tomb})
-            self.engine.reset_with(
-                np.ascontiguousarray(self._vecs[: self._n]), self._row_labels[: self._n].copy()
-            )
+            x = np.ascontiguousarray(self._stored(None))
+            self.engine.reset_with(x, self._row_labels[: self._n].copy())
+            self._engine_rebuilt()
+
+    def _engine_rebuilt(self) -> None:
+        """The engine now holds exactly the live rows, in row order, and no tombstones."""
+        if self._row_pos is not None:
+            self._row_pos[: self._n] = np.arange(self._n)
+        self._labels.reclaim(self.engine.tombstones)
+
+    @property
+    def next_label(self) -> int:
+        return self._labels.next
 
     def _remove_existing(self, exts: Sequence[str], drop_ids: bool = False) -> None:
         labels = []
         for ext in exts:
-            label = self.ids[ext] if not drop_ids else self.ids.pop(ext)
+            row = self.ids.pop(ext) if drop_ids else self.ids[ext]
+            if drop_ids:
+                self._id_bytes -= id_bytes(ext)
+            label = int(self._row_labels[row])
             labels.append(label)
-            del self._ext_of[label]
-            meta = self.meta.pop(ext)
-            self._meta_bytes -= meta_bytes(meta)
-            for key, value in meta.items():
-                self._inverted[key][value].discard(ext)
-            row = self._row_of.pop(label)
+            self._labels.row[label] = -1
+            self._columns.clear_row(row)
             last = self._n - 1
-            if row != last:  # swap-remove keeps the raw store dense
-                moved = int(self._row_labels[last])
-                self._vecs[row] = self._vecs[last]
+            if row != last:  # swap-remove keeps the rows dense
+                moved_ext, moved = self._row_ext[last], int(self._row_labels[last])
+                self._row_ext[row] = moved_ext
+                self.ids[moved_ext] = row
                 self._row_labels[row] = moved
-                self._row_of[moved] = row
+                self._labels.row[moved] = row
+                self._columns.move(last, row)
+                if self._vecs is not None:
+                    self._vecs[row] = self._vecs[last]
+                if self._row_pos is not None:
+                    self._row_pos[row] = self._row_pos[last]
+            self._row_ext.pop()
             self._n -= 1
         if self.engine.trained:
             self.engine.remove(labels)
+        if not (self.engine.trained and self.spec.kind == "HNSW"):  # else tombstones, for now
+            self._labels.release(labels)
 
     def _grow(self, need: int) -> None:
-        if need <= len(self._vecs):
+        if need <= len(self._row_labels):
             return
-        cap = max(need, 2 * len(self._vecs))
-        vecs = np.zeros((cap, self.spec.dimension), dtype="float32")
-        vecs[: self._n] = self._vecs[: self._n]
+        cap = max(need, 2 * len(self._row_labels))
         labels = np.zeros(cap, dtype="int64")
         labels[: self._n] = self._row_labels[: self._n]
-        self._vecs, self._row_labels = vecs, labels
+        self._row_labels = labels
+        if self._vecs is not None:
+            vecs = np.zeros((cap, self.spec.dimension), dtype="float32")
+            vecs[: self._n] = self._vecs[: self._n]
+            self._vecs = vecs
+        if self._row_pos is not None:
+            pos = np.zeros(cap, dtype="int64")
+            pos[: self._n] = self._row_pos[: self._n]
+            self._row_pos = pos
+        self._columns.grow(cap)
 
     def export(self) -> tuple[dict[str, object], np.ndarray, np.ndarray]:
-        """A consistent copy for a snapshot (caller holds at least the read lock)."""
+        """A consistent copy for a snapshot (caller holds at least the read lock).
+
+        Format 2: ids in browsing order with their rows, metadata as per-key value tables
+        and per-row value ids. ``restore`` still reads format 1 (one ``[id, label, meta]``
+        per item), which snapshots written before this format hold.
+        """
         state: dict[str, object] = {
+            "format": SNAPSHOT_FORMAT,
             "generation": self.generation,
             "next_label": self.next_label,
-            "items": [[ext, label, self.meta[ext]] for ext, label in self.ids.items()],
+            "ids": list(self.ids),
+            "rows": list(self.ids.values()),
+            "metadata": self._columns.export(self._n),
             "tombstones": sorted(self.engine.tombstones),
             "trained_on": self.trained_on,
         }
-        return state, self._vecs[: self._n].copy(), self._row_labels[: self._n].copy()
+        vectors = np.array(self._stored(None), dtype="float32", copy=True)
+        return state, vectors, self._row_labels[: self._n].copy()
 
     def restore(self, state: dict, vectors: np.ndarray, labels: np.ndarray) -> None:  # type: ignore[type-arg]
-        """Inverse of ``export``; the engine is loaded separately."""
-        self.generation = int(state["generation"])
-        self.next_label = int(state["next_label"])
-        self.trained_on = int(state.get("trained_on", 0))
-        self._n = 0
-        self._grow(len(vectors))
-        self._n = len(vectors)
-        self._vecs[: self._n] = vectors
-        self._row_labels[: self._n] = labels
-        self._row_of = {int(label): row for row, label in enumerate(labels.tolist())}
-        for ext, label, meta in state["items"]:
-            self.ids[ext] = label
-            self._ext_of[label] = ext
-            self._add_meta(ext, meta)
+        """Inverse of ``export`` (format 1 or 2), into a fresh collection.
 
-    def _add_meta(self, ext: str, meta: dict[str, str]) -> None:
-        self.meta[ext] = meta
-        self._meta_bytes += meta_bytes(meta)
-        for key, value in meta.items():
-            self._inverted.setdefault(key, {}).setdefault(value, set()).add(ext)
+        Load the engine first: with shared HNSW storage the rows are pointed at it (an
+        empty engine is filled from ``vectors`` instead).
+        """
+        fmt = int(state.get("format", 1))
+        if fmt > SNAPSHOT_FORMAT:
+            raise ValueError(f"snapshot format {fmt} is newer than this code ({SNAPSHOT_FORMAT})")
+        self.generation = int(state["generation"])
+        self.trained_on = int(state.get("trained_on", 0))
+        n = len(vectors)
+        self._grow(n)  # into an empty collection: nothing to copy over
+        self._n = n
+        labels = np.asarray(labels, dtype="int64")
+        self._row_labels[:n] = labels
+        self._labels.restore(int(state["next_label"]), labels, self.engine.tombstones)
+        self._row_ext = [""] * n
+        if fmt == 1:
+            for ext, label, meta in state["items"]:
+                row = self._labels.row_of(label)
+                self.ids[ext] = row
+                self._row_ext[row] = ext
+                self._columns.set_row(row, meta)
+        else:
+            for ext, row in zip(state["ids"], state["rows"], strict=True):
+                self.ids[ext] = row
+                self._row_ext[row] = ext
+            self._columns = MetadataColumns.restored(state["metadata"], n)
+        self._id_bytes = sum(map(id_bytes, self.ids))
+        if self._vecs is not None:
+            self._vecs[:n] = vectors
+        else:
+            self._point_rows_at_engine(vectors, labels)
+        self._labels.reclaim(self.engine.tombstones)
+
+    def _point_rows_at_engine(self, vectors: np.ndarray, labels: np.ndarray) -> None:
+        assert self._row_pos is not None
+        n = len(labels)
+        if self.engine.base.ntotal == 0:  # no engine loaded: fill it from the raw vectors
+            self.engine.tombstones.clear()
+            if n:
+                self.engine.add(np.ascontiguousarray(vectors, dtype="float32"), labels)
+            self._row_pos[:n] = np.arange(n)
+        else:
+            self._row_pos[:n] = self.engine.positions_of(labels)
 
     # ---- reads ----
 
@@ -193,23 +276,39 @@ class Collection:
         return self._n
 
     def memory_bytes(self) -> int:
-        """O(1): the metadata share is a running total, not a walk over every item."""
-        per_item = self.spec.dimension * 4 + 8 + 150
-        return self.engine.memory_bytes() + self._n * per_item + self._meta_bytes
+        """O(1) in items: running totals and array sizes, never a walk over every item."""
+        per_row = 0 if self._vecs is None else self.spec.dimension * 4
+        return (
+            self.engine.memory_bytes()
+            + self._n * per_row
+            + self._id_bytes
+            + self._columns.nbytes()
+            + self._labels.nbytes()
+            - 4 * self._n  # already in ID_OVERHEAD
+        )
+
+    def _stored(self, rows: np.ndarray | None) -> np.ndarray:
+        """Raw vectors of ``rows`` (every row when None); a view of the own store, or a copy."""
+        if self._vecs is not None:
+            return self._vecs[: self._n] if rows is None else self._vecs[rows]
+        assert self._row_pos is not None
+        pos = self._row_pos[: self._n] if rows is None else self._row_pos[rows]
+        return self.engine.stored_vectors()[pos]
 
     def vector_of(self, ext: str) -> np.ndarray:
-        label = self.ids.get(ext)
-        if label is None:
+        row = self.ids.get(ext)
+        if row is None:
             raise ItemNotFound(f"no item {ext!r} in index {self.spec.name}")
-        return self._vecs[self._row_of[label]].copy()
+        return np.array(self._stored(np.array([row]))[0], copy=True)
 
     def get(
         self, ids: Iterable[str]
     ) -> tuple[list[tuple[str, dict[str, str], np.ndarray]], list[str]]:
         found, missing = [], []
         for ext in ids:
-            if ext in self.ids:
-                found.append((ext, self.meta[ext], self.vector_of(ext)))
+            row = self.ids.get(ext)
+            if row is not None:
+                found.append((ext, self._columns.get(row), self.vector_of(ext)))
             else:
                 missing.append(ext)
         return found, missing
@@ -217,49 +316,48 @@ class Collection:
     def list_items(
         self, offset: int, limit: int, filters: Sequence[Filter]
     ) -> tuple[list[tuple[str, dict[str, str]]], int]:
-        match = self._match(filters)
-        exts: Iterable[str] = self.ids if match is None else (e for e in self.ids if e in match)
-        total = len(self.ids) if match is None else len(match)
-        page = list(islice(exts, offset, offset + limit))
-        return [(e, self.meta[e]) for e in page], total
+        rows = self._match(filters)
+        if rows is None:
+            page = list(islice(self.ids.items(), offset, offset + limit))
+            total = len(self.ids)
+        else:
+            keep = np.zeros(self._n, dtype=bool)
+            keep[rows] = True
+            flags = keep.tolist()
+            matching = ((e, r) for e, r in self.ids.items() if flags[r])
+            page, total = list(islice(matching, offset, offset + limit)), len(rows)
+        return [(e, self._columns.get(r)) for e, r in page], total
 
-    def _match(self, filters: Sequence[Filter]) -> set[str] | None:
+    def _match(self, filters: Sequence[Filter]) -> np.ndarray | None:
+        """Rows matching every filter (ascending), or None when there is no filter."""
         if not filters:
             return None
-        sets = []
-        for f in filters:
-            by_value = self._inverted.get(f.key, {})
-            sets.append(set().union(*(by_value.get(v, set()) for v in f.values)))
-        sets.sort(key=len)
-        return sets[0].intersection(*sets[1:])
+        return self._columns.match(filters, self._n)
 
     def search(
         self, xq: np.ndarray, opts: SearchOptions, self_ids: Sequence[str | None]
     ) -> list[list[Hit]]:
         """k nearest per query row; ``self_ids[i]`` (more-like-this) is excluded from row i."""
         self.check_vectors(xq)
-        match = self._match(opts.filters)
+        rows = self._match(opts.filters)
         n_extra = 1 if any(self_ids) else 0
         k = opts.k + n_extra
-        if match is not None:
-            allowed = np.fromiter((self.ids[e] for e in match), dtype="int64", count=len(match))
-        else:
-            allowed = None
-        n_cand = self._n if allowed is None else len(allowed)
+        n_cand = self._n if rows is None else len(rows)
         if n_cand == 0:
             return [[] for _ in range(len(xq))]
-        if not self.engine.trained or (allowed is not None and n_cand <= EXACT_CUTOFF):
-            dist, lab = self._exact(xq, min(k, n_cand), allowed)
+        if not self.engine.trained or (rows is not None and n_cand <= EXACT_CUTOFF):
+            dist, lab = self._exact(xq, min(k, n_cand), rows)
         else:
-            dist, lab = self._approx(xq, k, allowed, opts, n_cand)
+            dist, lab = self._approx(xq, k, rows, opts, n_cand)
         return [
             self._hits(d, lab_row, s, opts.k)
             for d, lab_row, s in zip(dist, lab, self_ids, strict=True)
         ]
 
     def _approx(
-        self, xq: np.ndarray, k: int, allowed: np.ndarray | None, opts: SearchOptions, n_cand: int
+        self, xq: np.ndarray, k: int, rows: np.ndarray | None, opts: SearchOptions, n_cand: int
     ) -> tuple[np.ndarray, np.ndarray]:
+        allowed = None if rows is None else self._row_labels[rows]
         kk = min(k * self.refine, n_cand) if self.refine > 1 else k
         dist, lab = self.engine.search(xq, kk, allowed, None, opts.nprobe, opts.ef_search)
         want = min(k, n_cand)
@@ -271,7 +369,7 @@ class Collection:
             dist[short], lab[short] = d2, l2
             short = (lab >= 0).sum(axis=1) < want
             if short.any():
-                d3, l3 = self._exact(xq[short], want, allowed)
+                d3, l3 = self._exact(xq[short], want, rows)
                 dist[short] = np.pad(d3, ((0, 0), (0, kk - want)), constant_values=np.nan)
                 lab[short] = np.pad(l3, ((0, 0), (0, kk - want)), constant_values=-1)
         if self.refine > 1:
@@ -285,20 +383,17 @@ class Collection:
             cand = row[row >= 0]
             if not len(cand):
                 continue
-            vecs = self._vecs[[self._row_of[int(c)] for c in cand]]
+            vecs = self._stored(self._labels.row[cand])
             d, idx = faiss.knn(xq[i : i + 1], vecs, min(k, len(cand)), metric=self.engine.metric)
             out_d[i, : d.shape[1]] = d[0]
             out_l[i, : d.shape[1]] = cand[idx[0]]
         return out_d, out_l
 
     def _exact(
-        self, xq: np.ndarray, k: int, allowed: np.ndarray | None
+        self, xq: np.ndarray, k: int, rows: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if allowed is None:
-            vecs, labels = self._vecs[: self._n], self._row_labels[: self._n]
-        else:
-            rows = np.fromiter((self._row_of[int(a)] for a in allowed), dtype="int64")
-            vecs, labels = self._vecs[rows], allowed
+        labels = self._row_labels[: self._n] if rows is None else self._row_labels[rows]
+        vecs = self._stored(rows)
         k = min(k, len(labels))
         dist, idx = faiss.knn(
             np.ascontiguousarray(xq), np.ascontiguousarray(vecs), k, metric=self.engine.metric
@@ -308,10 +403,13 @@ class Collection:
     def _hits(self, dist: np.ndarray, labels: np.ndarray, self_id: str | None, k: int) -> list[Hit]:
         hits = []
         for d, label in zip(dist.tolist(), labels.tolist(), strict=True):
-            ext = self._ext_of.get(label) if label >= 0 else None
-            if ext is None or ext == self_id:
+            row = self._labels.row_of(label)
+            if row < 0:
                 continue
-            hits.append(Hit(ext, float(d), self._score(float(d)), self.meta[ext]))
+            ext = self._row_ext[row]
+            if ext == self_id:
+                continue
+            hits.append(Hit(ext, float(d), self._score(float(d)), self._columns.get(row)))
             if len(hits) == k:
                 break
         return hits

@@ -186,6 +186,28 @@ class Engine:
             self._gpu_dirty = False
         return self._gpu
 
+    def stored_vectors(self) -> np.ndarray:
+        """HNSW without a transform: a view of the full vectors FAISS holds, by position.
+
+        Valid until the next write (callers hold the read or write lock).
+        """
+        hnsw = faiss.downcast_index(self.base.index)
+        flat = faiss.downcast_index(hnsw.storage)
+        n, d = flat.ntotal, flat.d
+        if n == 0:
+            return np.zeros((0, d), dtype="float32")
+        return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+
+    def positions_of(self, labels: np.ndarray) -> np.ndarray:
+        """Storage positions of ``labels`` in an ``IndexIDMap`` base (all must be present)."""
+        id_map = faiss.vector_to_array(self.base.id_map)
+        pos_of = np.full(max(int(id_map.max(initial=-1)), int(labels.max(initial=-1))) + 1, -1)
+        pos_of[id_map] = np.arange(len(id_map))
+        pos = pos_of[labels]
+        if (pos < 0).any():
+            raise ValueError(f"index {self.spec.name}: labels missing from the FAISS index")
+        return pos
+
     def memory_bytes(self) -> int:
         """Estimated resident size of the FAISS structures (not the raw vector store)."""
         if self.base is None:
@@ -196,7 +218,8 @@ class Engine:
             size = n * (4 * d + 8)
         elif kind == "HNSW":
             hnsw = faiss.downcast_index(self.base.index)
-            size = n * (4 * d + 8) + hnsw.hnsw.neighbors.size() * 4 + hnsw.hnsw.levels.size() * 4
+            graph = hnsw.hnsw.neighbors.size() * 4 + hnsw.hnsw.levels.size() * 4
+            size = n * (4 * d + 8) + graph + hnsw.hnsw.offsets.size() * 8
         else:
             ivf = faiss.extract_index_ivf(self.base)
             size = n * (ivf.code_size + 8) + ivf.nlist * d * 4

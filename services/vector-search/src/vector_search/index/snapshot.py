@@ -73,7 +73,7 @@ def load_latest(directory: Path, coll: Collection) -> bool:
         return False
     path = snaps[-1]
     state = json.loads((path / "state.json").read_text())
+    coll.engine.load(path, state["tombstones"])  # first: HNSW rows point into its storage
     coll.restore(state, np.load(path / "vectors.npy"), np.load(path / "labels.npy"))
-    coll.engine.load(path, state["tombstones"])
     log.info("loaded snapshot", extra={"index": coll.spec.name, "generation": coll.generation})
     return True
