@@ -50,7 +50,7 @@ test: install system-deps  ## run the whole test suite
 test-unit: install  ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
 
-demo: install  ## train or reuse a model, index a sample catalogue, run every service
+demo: install  ## train or reuse a model, index a sample catalogue, run every service (VECTOR_STORE=milvus: Milvus Lite)
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 screenshot: install  ## the README's shop screenshot, from the running `make demo`

@@ -254,7 +254,7 @@ def stack(args: argparse.Namespace, work: Path) -> Iterator[str]:
         system.start_all(sup, ["embedder", "vector-search"])
         subprocess.run([PY, "-m", "gateway", "ingest", "--catalog", str(system.catalog),
                         "--models", "infogan", "--embedder-url", system.url("embedder"),
-                        "--shards", system.address("vector-search")],
+                        "--vector-search", system.address("vector-search")],
                        check=True, env=system.environ("gateway"))  # fmt: skip
         # a sampling profiler around the gateway's event loop, or the plain module
         profiled = [PY, "-c", PROFILED_GATEWAY, str(args.profile)] if args.profile else None

@@ -3,10 +3,13 @@
 Steps: pick the catalogue (CATALOG_DIR), take a stratified sample, train a short
 InfoGAN run or reuse the one trained before (exporting a newer checkpoint, also one of a
 background run stopped with Ctrl-C, as a new version), export the ImageNet baselines that
-have real weights, start every service of fashionrec_common.system under one supervisor,
-index the sample, print the URLs, and keep training in the background so the next
+have real weights, start the services of fashionrec_common.system under one supervisor,
+index the sample, start the gateway, print the URLs, and keep training in the background so the next
 `make demo` serves a better model. Ctrl-C stops all. The end-to-end tests run these same
 steps (prepare, local_system, index_catalog) on a tiny catalogue.
+
+VECTOR_STORE=milvus (`make demo VECTOR_STORE=milvus`) serves the shop from Milvus Lite
+(a file in --var) instead of the FAISS service, which then does not start.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fashionrec_common.supervisor import Supervisor
-from fashionrec_common.system import SERVICES, LocalSystem, default_ports
+from fashionrec_common.system import LocalSystem, default_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -85,6 +88,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SERVICE.NAME=N",
         help="move one port, e.g. --port gateway.http=9080 (default: the ports of "
         "fashionrec_common.system, the same as deploy/)",
+    )
+    parser.add_argument(
+        "--vector-store",
+        choices=["faiss", "milvus"],
+        default=env("VECTOR_STORE", "faiss"),
+        help="faiss: our vector-search service; milvus: Milvus Lite in the gateway, a file "
+        "in --var (env VECTOR_STORE)",
     )
     parser.add_argument(
         "--check", action="store_true", help="start, index, check every service is ready, then exit"
@@ -262,6 +272,7 @@ def local_system(
         # Internal gRPC tokens: fresh each run, since every run starts its own services.
         vector_search_token=secrets.token_urlsafe(24),
         gateway_grpc_token=secrets.token_urlsafe(24),
+        vector_store=args.vector_store,
     )
 
 
@@ -276,8 +287,7 @@ def main() -> int:
     catalog, model_names = prepare(args)
     system = local_system(args, catalog)
     with Supervisor() as sup:
-        system.start_all(sup)
-        index_catalog(args, system, model_names)
+        start_and_index(args, system, sup, model_names)
         say(f"shop and annotation UI:  {system.url('annotation')}/")
         say(f"gateway REST + OpenAPI:  {system.url('gateway')}/docs")
         say(f"gateway gRPC: {system.address('gateway')} (Bearer {system.gateway_grpc_token})")
@@ -313,24 +323,45 @@ def demo_annotator(args: argparse.Namespace, system: LocalSystem) -> str:
     return saved.read_text().strip()
 
 
+def start_and_index(
+    args: argparse.Namespace, system: LocalSystem, sup: Supervisor, model_names: list[str]
+) -> None:
+    """Every service but the gateway, the index, then the gateway: the ingest CLI is a
+    process of its own, and Milvus Lite lets one process at a time open its file."""
+    system.start_all(sup, [name for name in system.services() if name != "gateway"])
+    index_catalog(args, system, model_names)
+    system.start_all(sup, ["gateway"])
+
+
+def ingest_argv(system: LocalSystem, model_names: list[str]) -> list[str]:
+    """`python -m gateway ingest` into the system's vector store (its env says which)."""
+    argv = [PY, "-m", "gateway", "ingest", "--catalog", str(system.catalog)]
+    argv += ["--models", ",".join(model_names), "--embedder-url", system.url("embedder")]
+    if system.vector_store == "faiss":
+        argv += ["--vector-search", system.address("vector-search")]
+    return argv
+
+
 def index_catalog(args: argparse.Namespace, system: LocalSystem, model_names: list[str]) -> None:
     """Embed and upsert the sample with each model, unless that exact state is indexed."""
     marker = args.var / "indexed.json"
     versions = {m: latest_version(system.models / m) for m in model_names}
-    wanted = {"catalog": str(system.catalog), "sample": args.sample, "versions": versions}
+    wanted = {
+        "catalog": str(system.catalog),
+        "sample": args.sample,
+        "versions": versions,
+        "store": system.vector_store,
+    }
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         say("index is up to date with the exported models; not re-indexing")
         return
-    run([PY, "-m", "gateway", "ingest", "--catalog", system.catalog,
-         "--models", ",".join(model_names), "--embedder-url", system.url("embedder"),
-         "--shards", system.address("vector-search")],
-        env=system.environ("gateway"))  # fmt: skip
+    run(ingest_argv(system, model_names), env=system.environ("gateway"))
     marker.write_text(json.dumps(wanted))
 
 
 def check_ready(system: LocalSystem) -> int:
     """Every service's readiness probe, as the description defines it."""
-    bad = [s.name for s in SERVICES if not system.ready(s.name)]
+    bad = [name for name in system.services() if not system.ready(name)]
     say("ready: " + ("all" if not bad else "NOT " + ", ".join(bad)))
     return 1 if bad else 0
 

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from fashionrec_common.system import default_ports
+from fashionrec_common.system import LocalSystem, default_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = ["mobilenet", "mobilenet_v2", "efficientnet_lite0"]  # with weights in ../shared
@@ -99,3 +99,48 @@ def test_ports_default_to_the_description_and_move_one_by_one(
     assert system.state == tmp_path and system.models == tmp_path / "models"
     with pytest.raises(SystemExit, match="gateway.web"):
         demo.local_system(demo.parse_args(["--port", "gateway.web=1"]), tmp_path)
+
+
+def test_milvus_store_wires_lite_and_skips_vector_search(
+    demo: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo VECTOR_STORE=milvus`: the gateway and the ingest CLI get Milvus Lite in
+    --var, vector-search never starts, and the ingest runs before the gateway opens the file."""
+    monkeypatch.setenv("VECTOR_STORE", "milvus")
+    args = demo.parse_args(["--var", str(tmp_path)])
+    system = demo.local_system(args, tmp_path / "catalog")
+    env = system.env("gateway")
+    assert env["GATEWAY_VECTOR_STORE"] == "milvus"
+    assert env["GATEWAY_MILVUS_URI"] == f"{tmp_path}/milvus.db"
+    assert "GATEWAY_VECTOR_SEARCH_ADDRESS" not in env
+    argv = demo.ingest_argv(system, ["infogan"])
+    assert argv[1:4] == ["-m", "gateway", "ingest"] and "--vector-search" not in argv
+
+    steps: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(
+        LocalSystem, "start_all", lambda _, __, names: steps.append(("start", names))
+    )
+    monkeypatch.setattr(demo, "index_catalog", lambda *_: steps.append(("index", [])))
+    demo.start_and_index(args, system, None, ["infogan"])
+    assert steps == [("start", ["embedder", "annotation"]), ("index", []), ("start", ["gateway"])]
+
+    monkeypatch.delenv("VECTOR_STORE")  # the default: our FAISS service, started first
+    faiss = demo.local_system(demo.parse_args(["--var", str(tmp_path)]), tmp_path / "catalog")
+    argv = demo.ingest_argv(faiss, ["infogan"])
+    assert argv[argv.index("--vector-search") + 1] == faiss.address("vector-search")
+    steps.clear()
+    demo.start_and_index(args, faiss, None, ["infogan"])
+    assert steps[0] == ("start", ["embedder", "vector-search", "annotation"])
+
+
+def test_switching_the_store_indexes_again(
+    demo: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingests: list[list[str]] = []
+    monkeypatch.setattr(demo, "run", lambda argv, env: ingests.append(argv))
+    monkeypatch.setattr(demo, "latest_version", lambda _: 3)
+    for store in ("faiss", "faiss", "milvus", "milvus"):
+        args = demo.parse_args(["--var", str(tmp_path), "--vector-store", store])
+        demo.index_catalog(args, demo.local_system(args, tmp_path / "catalog"), ["infogan"])
+    assert len(ingests) == 2, "each store indexed once, the second run of each reused"
+    assert "--vector-search" in ingests[0] and "--vector-search" not in ingests[1]

@@ -152,3 +152,41 @@ def test_deploy_hadolint_rejects_a_bad_dockerfile(tmp_path: Path) -> None:
     proc = subprocess.run([hadolint(), str(bad)], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "DL3007" in proc.stdout  # "Using latest is prone to errors"
+
+
+def faiss_swap(tmp_path: Path, package: str | None) -> list[str]:
+    """Run the vector-search builder's FAISS step with a recording pip/python; the calls."""
+    text = (REPO / "services" / "vector-search" / "Dockerfile").read_text()
+    builder = instructions(text.split("AS runtime")[0])
+    default = next(a for i, a in builder if i == "ARG" and a.startswith("FAISS_PACKAGE="))
+    step = next(a for i, a in builder if i == "RUN" and "FAISS_PACKAGE" in a)
+    log = tmp_path / "calls.log"
+    for tool in ("pip", "python"):
+        stub = tmp_path / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $* [PIP_CONSTRAINT=$PIP_CONSTRAINT]" >> {log}\n')
+        stub.chmod(0o755)
+    script = step.replace("/opt/venv/bin/", f"{tmp_path}/")
+    value = package or default.split("=", 1)[1]
+    env = {"PATH": "/usr/bin:/bin", "FAISS_PACKAGE": value, "PIP_CONSTRAINT": "lock.txt"}
+    subprocess.run(["sh", "-ec", script], env=env, check=True, timeout=30)
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_deploy_vector_search_image_swaps_in_faiss_gpu_only_when_asked(tmp_path: Path) -> None:
+    """Default build: faiss-cpu from the lock, untouched. FAISS_PACKAGE=faiss-gpu-cu12==V:
+    faiss-cpu out first (both install the module faiss), the pinned GPU wheel in (not
+    constrained by the CPU lock), then an import that needs the GPU build."""
+    deps = (REPO / "services" / "vector-search" / "pyproject.toml").read_text()
+    assert '"faiss-cpu"' in deps, "the default FAISS_PACKAGE is the package's own dependency"
+    assert faiss_swap(tmp_path, None) == []
+    gpu = "faiss-gpu-cu12==1.14.1.post1"
+    calls = faiss_swap(tmp_path, gpu)
+    assert calls[0].startswith("pip uninstall -y faiss-cpu")
+    assert calls[1] == f"pip install {gpu} [PIP_CONSTRAINT=]"
+    assert "StandardGpuResources" in calls[2] and len(calls) == 3
+    # The documented GPU build is the image prod-gpu runs.
+    text = (REPO / "services" / "vector-search" / "Dockerfile").read_text()
+    assert f"--build-arg FAISS_PACKAGE={gpu}" in text
+    assert "fashionrec/vector-search:0.1.0-gpu" in text
+    prod = (REPO / "deploy" / "k8s" / "overlays" / "prod-gpu" / "kustomization.yaml").read_text()
+    assert "newTag: 0.1.0-gpu" in prod

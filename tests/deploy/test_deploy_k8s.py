@@ -1,7 +1,8 @@
 """Kubernetes manifests: render every kustomization (kubectl's kustomize v5) and validate
 each object offline against the Kubernetes JSON schemas (kubernetes-validate, strict),
 then check what the schemas cannot: hardening, probes, references between objects,
-network isolation, the shard list and the GPU overlay."""
+network isolation, the vector store each overlay wires (FAISS or Milvus) and the GPU
+overlay."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ kv = pytest.importorskip(
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-OVERLAYS = ["base", "overlays/dev", "overlays/prod-gpu"]
+OVERLAYS = ["base", "overlays/dev", "overlays/prod-gpu", "overlays/prod-milvus"]
+MILVUS = "overlays/prod-milvus"  # the gateway uses Milvus; no vector-search runs
+MILVUS_VALUES = REPO / "deploy" / "milvus" / "values.yaml"
 # Oldest cluster we support (native gRPC probes are GA since 1.27) and the newest schema.
 K8S_VERSIONS = ["1.30.0", "1.37.0"]
 # Only the gateway may reach these (plus the namespaces named in ALLOWED_NAMESPACES).
@@ -124,20 +127,21 @@ def test_deploy_expected_objects_exist(docs: list[dict], overlay: str) -> None:
         ("Deployment", "gateway"),
         ("Deployment", "annotation"),
         ("Deployment", "redis"),
-        ("StatefulSet", "vector-search"),
-        ("Service", "vector-search"),
         ("HorizontalPodAutoscaler", "gateway"),
         ("HorizontalPodAutoscaler", "embedder"),
         ("NetworkPolicy", "default-deny"),
     ]:
         assert want in kinds, f"{want} missing from {overlay}"
-    for name in ["embedder", "gateway", "annotation", "vector-search"]:
+    faiss = overlay != MILVUS
+    for want in [("StatefulSet", "vector-search"), ("Service", "vector-search")]:
+        assert (want in kinds) == faiss, f"{want} in {overlay}"
+    for name in ["embedder", "gateway", "annotation", *(["vector-search"] if faiss else [])]:
         assert ("PodDisruptionBudget", name) in kinds
     assert all(
         d["metadata"].get("namespace") == "fashionrec" for d in docs if d["kind"] != "Namespace"
     )
     in_cluster_db = ("StatefulSet", "postgres") in kinds
-    assert in_cluster_db == (overlay != "overlays/prod-gpu"), "prod uses a managed database"
+    assert in_cluster_db == (not overlay.startswith("overlays/prod")), "prod: managed database"
 
 
 def test_deploy_containers_are_hardened_and_sized(docs: list[dict]) -> None:
@@ -165,10 +169,16 @@ def test_deploy_containers_are_hardened_and_sized(docs: list[dict]) -> None:
             assert mounts <= volumes | claims, f"{where}: mount without volume"
 
 
-def test_deploy_vector_search_is_sharded_statefulset_with_grpc_probes(docs: list[dict]) -> None:
+def test_deploy_vector_search_is_one_statefulset_pod_with_grpc_probes(
+    docs: list[dict], overlay: str
+) -> None:
+    if overlay == MILVUS:
+        assert "vector-search" not in workloads(docs)
+        return
     sts = of_kind(docs, "StatefulSet")["vector-search"]
+    assert sts["spec"]["replicas"] == 1, "FAISS is one node: a second pod is an empty index"
     svc = of_kind(docs, "Service")[sts["spec"]["serviceName"]]
-    assert svc["spec"]["clusterIP"] == "None", "shards need a headless Service"
+    assert svc["spec"]["clusterIP"] == "None", "the StatefulSet needs a headless Service"
     assert matches({"matchLabels": svc["spec"]["selector"]}, pod_labels(sts))
     (claim,) = sts["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
@@ -180,18 +190,64 @@ def test_deploy_vector_search_is_sharded_statefulset_with_grpc_probes(docs: list
         assert c[probe]["grpc"]["port"] == 50051, probe
 
 
-def test_deploy_gateway_lists_every_shard_by_stable_dns_name(docs: list[dict]) -> None:
-    sts = of_kind(docs, "StatefulSet")["vector-search"]
-    replicas, service = sts["spec"]["replicas"], sts["spec"]["serviceName"]
+def gateway_env(docs: list[dict]) -> tuple[dict[str, str], dict[str, dict]]:
+    """The gateway's ConfigMap values and its own env entries, by name."""
     gateway = of_kind(docs, "Deployment")["gateway"]
-    refs = [
-        e["configMapRef"]["name"]
-        for e in gateway["spec"]["template"]["spec"]["containers"][0]["envFrom"]
-    ]
+    c = gateway["spec"]["template"]["spec"]["containers"][0]
     cm = generated_config_map(docs, "gateway-config")
-    assert cm["metadata"]["name"] in refs
-    shards = cm["data"]["GATEWAY_VECTOR_SEARCH_SHARDS"].split(",")
-    assert shards == [f"vector-search-{i}.{service}:50051" for i in range(replicas)]
+    assert cm["metadata"]["name"] in [e["configMapRef"]["name"] for e in c["envFrom"]]
+    return cm["data"], {e["name"]: e for e in c.get("env", [])}
+
+
+def test_deploy_gateway_reaches_its_one_vector_store(docs: list[dict], overlay: str) -> None:
+    config, env = gateway_env(docs)
+    assert "GATEWAY_VECTOR_SEARCH_SHARDS" not in config, "removed: the gateway refuses it"
+    if overlay != MILVUS:
+        sts = of_kind(docs, "StatefulSet")["vector-search"]
+        assert config["GATEWAY_VECTOR_SEARCH_ADDRESS"] == f"{sts['spec']['serviceName']}:50051"
+        assert config.get("GATEWAY_VECTOR_STORE", "faiss") == "faiss"
+        assert "GATEWAY_MILVUS_URI" not in config and "GATEWAY_VECTOR_SEARCH_TOKEN" in env
+        return
+    assert config["GATEWAY_VECTOR_STORE"] == "milvus"
+    assert config["GATEWAY_MILVUS_URI"] == "http://milvus.milvus:19530"
+    assert "GATEWAY_VECTOR_SEARCH_ADDRESS" not in config
+    assert "GATEWAY_VECTOR_SEARCH_TOKEN" not in env
+    ref = env["GATEWAY_MILVUS_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "fashionrec-secrets", "key": "milvus-token"}
+    leftovers = [
+        f"{d['kind']}/{d['metadata']['name']}" for d in docs if "vector-search" in json.dumps(d)
+    ]
+    assert not leftovers, f"FAISS objects or references left in {overlay}: {leftovers}"
+
+
+def test_deploy_milvus_values_match_what_the_overlay_expects() -> None:
+    """deploy/milvus/values.yaml (Helm chart) against prod-milvus: the Service the URI
+    names (release and namespace in the documented install command), its port, the proxy
+    labels the gateway's egress selects, and authentication for the token the gateway sends."""
+    text = MILVUS_VALUES.read_text()
+    values = yaml.safe_load(text)
+    assert values["cluster"]["enabled"] is True and values["proxy"]["replicas"] >= 2
+    assert values["queryNode"]["replicas"] >= 2
+    config, _ = gateway_env(render(MILVUS))
+    host, port = config["GATEWAY_MILVUS_URI"].removeprefix("http://").split(":")
+    release, namespace = host.split(".")
+    assert f"helm upgrade --install {release} zilliztech/milvus" in text
+    assert f"--namespace {namespace} " in text
+    assert values["service"]["port"] == int(port)
+    user = yaml.safe_load(values["extraConfigFiles"]["user.yaml"])
+    assert user["common"]["security"]["authorizationEnabled"] is True
+    rule = next(
+        dest
+        for r in of_kind(render(MILVUS), "NetworkPolicy")["gateway-egress"]["spec"]["egress"]
+        for dest in r["to"]
+        if "namespaceSelector" in dest
+    )
+    assert rule["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": namespace}
+    assert rule["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "milvus",  # the chart's name
+        "app.kubernetes.io/instance": release,
+        "component": "proxy",  # cluster mode: only the proxy serves clients
+    }
 
 
 def test_deploy_references_resolve(docs: list[dict], overlay: str) -> None:
@@ -219,7 +275,7 @@ def test_deploy_references_resolve(docs: list[dict], overlay: str) -> None:
                     port = c.get(probe, {}).get(action, {}).get("port")
                     if isinstance(port, str):
                         assert port in port_names, f"{name}: {probe} port {port}"
-    if overlay == "overlays/prod-gpu":
+    if overlay.startswith("overlays/prod"):
         assert not names["Secret"], "prod creates fashionrec-secrets out of band"
     else:
         secret = of_kind(docs, "Secret")["fashionrec-secrets"]
@@ -281,6 +337,8 @@ def test_deploy_network_policies_isolate_the_backends(docs: list[dict]) -> None:
     assert set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     assert "egress" not in deny["spec"]
     for target in PROTECTED:
+        if target not in workloads(docs):
+            continue  # prod-milvus runs no vector-search
         pods, namespaces = reachable_from(docs, target)
         assert pods == {"gateway"}, f"{target} reachable from {pods}"
         assert namespaces <= ALLOWED_NAMESPACES, f"{target}: {namespaces}"
@@ -292,6 +350,8 @@ DNS = "kube-system/kube-dns:53"
 # "cidr:<range>" for addresses outside the cluster.
 EGRESS = {
     "gateway": {"embedder", "vector-search", "annotation", "redis"},
+    # prod-milvus: the Milvus proxy in its own namespace instead of vector-search.
+    "gateway (milvus)": {"embedder", "milvus/milvus:19530", "annotation", "redis"},
     "annotation": {"postgres"},
     "embedder": set(),
     "vector-search": set(),
@@ -318,7 +378,8 @@ def egress_from(docs: list[dict], source: str) -> set[str]:
                     out.add(f"cidr:{dest['ipBlock']['cidr']}")
                 elif "namespaceSelector" in dest:
                     ns = dest["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-                    app = dest["podSelector"]["matchLabels"]["k8s-app"]
+                    to = dest["podSelector"]["matchLabels"]
+                    app = to.get("k8s-app") or to["app.kubernetes.io/name"]
                     ports = {p["port"] for p in rule["ports"]}
                     out.add(f"{ns}/{app}:{','.join(map(str, sorted(ports)))}")
                 else:
@@ -335,8 +396,9 @@ def test_deploy_network_policies_restrict_egress(docs: list[dict], overlay: str)
         for p in of_kind(docs, "NetworkPolicy").values()
     ), "no default-deny egress policy"  # fmt: skip
     for name in workloads(docs):
-        want = set(EGRESS[name]) | {DNS}
-        if overlay == "overlays/prod-gpu" and name == "annotation":
+        want = set(EGRESS[f"{name} (milvus)" if overlay == MILVUS and name == "gateway" else name])
+        want |= {DNS}
+        if overlay.startswith("overlays/prod") and name == "annotation":
             # The managed database lives outside the cluster: an address range, not pods.
             want = {DNS} | {d for d in egress_from(docs, name) if d.startswith("cidr:")}
             assert len(want) == 2, "prod annotation needs the database's address range"
@@ -344,6 +406,8 @@ def test_deploy_network_policies_restrict_egress(docs: list[dict], overlay: str)
 
 
 def test_deploy_vector_search_admits_only_the_gateway_on_grpc(docs: list[dict]) -> None:
+    if "vector-search" not in workloads(docs):
+        return  # prod-milvus (checked to have none in the test above)
     gateway_labels = pod_labels(workloads(docs)["gateway"])
     vs_labels = pod_labels(workloads(docs)["vector-search"])
     for name, pol in of_kind(docs, "NetworkPolicy").items():
@@ -371,7 +435,7 @@ def test_deploy_gpu_only_in_the_gpu_overlay(docs: list[dict], overlay: str) -> N
     assert "AVAILABLE" in " ".join(c["readinessProbe"]["exec"]["command"])
     hpa = of_kind(docs, "HorizontalPodAutoscaler")["embedder"]
     metric_types = [m["type"] for m in hpa["spec"]["metrics"]]
-    if overlay == "overlays/prod-gpu":
+    if overlay.startswith("overlays/prod"):
         assert c["image"].endswith("-gpu")
         assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
         assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
@@ -385,6 +449,27 @@ def test_deploy_gpu_only_in_the_gpu_overlay(docs: list[dict], overlay: str) -> N
         assert metric_types == ["Resource"]
     gw = of_kind(docs, "HorizontalPodAutoscaler")["gateway"]
     assert gw["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_deploy_faiss_runs_on_a_gpu_only_in_the_gpu_overlay(docs: list[dict], overlay: str) -> None:
+    """prod-gpu: the faiss-gpu image (tag -gpu, FAISS_PACKAGE in the Dockerfile), one GPU,
+    VECTOR_SEARCH_USE_GPU=true, GPU nodes only. Elsewhere: the CPU image, no GPU."""
+    if overlay == MILVUS:
+        assert "vector-search" not in workloads(docs)
+        return
+    pod = of_kind(docs, "StatefulSet")["vector-search"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    if overlay == "overlays/prod-gpu":
+        assert c["image"].endswith(":0.1.0-gpu"), c["image"]
+        assert env["VECTOR_SEARCH_USE_GPU"] == "true"
+        for part in ("requests", "limits"):
+            assert c["resources"][part]["nvidia.com/gpu"] == 1, part
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+        assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
+    else:
+        assert not c["image"].endswith("-gpu") and "VECTOR_SEARCH_USE_GPU" not in env
+        assert "nvidia.com/gpu" not in c["resources"]["limits"] and "nodeSelector" not in pod
 
 
 def test_deploy_tfserving_monitoring_config_is_the_one_the_image_uses(docs: list[dict]) -> None:

@@ -5,6 +5,8 @@ the same environment names and flags (in both directions: what the description s
 deployed, and what is deployed is described, at least as deploy-only), the same wiring
 values (ports, addresses of the other services), the same ports and the same readiness
 probes. So a line removed from the description, or a port changed on one side, fails here.
+overlays/prod-milvus is checked against the description's ``milvus`` vector store
+(VECTOR_STORES): the gateway's environment as that choice changes it, no vector-search.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 
 from fashionrec_common.system import (
     SERVICES,
+    VECTOR_STORES,
     GrpcHealth,
     HttpReady,
     ModelAvailable,
@@ -34,8 +37,22 @@ yaml = pytest.importorskip("yaml", reason="PyYAML comes with kubernetes-validate
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "docker-compose.yml"
-OVERLAYS = ["overlays/dev", "overlays/prod-gpu"]
+OVERLAYS = ["overlays/dev", "overlays/prod-gpu", "overlays/prod-milvus"]
 TARGETS = ["compose", *OVERLAYS]
+STORE = {"overlays/prod-milvus": "milvus"}  # the others run our FAISS service
+
+
+def runs(target: str) -> list[Service]:
+    """The services ``target`` deploys: all but those its vector store does without."""
+    without = VECTOR_STORES[STORE.get(target, "faiss")].without
+    return [s for s in SERVICES if s.name not in without]
+
+
+def each(targets: list[str]) -> list[object]:
+    """(target, service) parameters for every service a target deploys."""
+    return [pytest.param(t, s, id=f"{t}-{s.name}") for t in targets for s in runs(t)]
+
+
 SERVICE_KEYS = {s.key for s in SERVICES}
 COMPOSE_DEFAULT = re.compile(r"\$\{[A-Z0-9_]+(?::?-([^}]*))?(?::?\?[^}]*)?\}")
 
@@ -140,9 +157,12 @@ def program(service: Service) -> list[str]:
     return list(service.deploy_command) or ["python", "-m", service.module]
 
 
-def described(service: Service) -> dict[str, str | None]:
-    """Env names and flags of the description, as templates."""
-    return {**service.env, **flags(list(service.args))}
+def described(service: Service, store: str = "faiss") -> dict[str, str | None]:
+    """Env names and flags of the description, as templates, with ``store`` chosen."""
+    env = dict(service.env)
+    if service.name == "gateway":
+        env = VECTOR_STORES[store].gateway_env(env)
+    return {**env, **flags(list(service.args))}
 
 
 def shown(target: str, service: Service) -> dict[str, str | None]:
@@ -170,17 +190,15 @@ def one_address_per_service(value: str) -> str:
     return ",".join(dict.fromkeys(items))
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize(("target", "service"), each(TARGETS))
 def test_deploy_runs_the_described_program(target: str, service: Service) -> None:
     argv = deployed(target, service.name).argv
     assert argv[: len(program(service))] == program(service)
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize(("target", "service"), each(TARGETS))
 def test_deploy_sets_the_described_names_and_wiring(target: str, service: Service) -> None:
-    local, deploy = described(service), shown(target, service)
+    local, deploy = described(service, STORE.get(target, "faiss")), shown(target, service)
     missing = set(local) - set(deploy) - service.local_only
     assert not missing, f"described but not in {target}: {sorted(missing)}"
     extra = set(deploy) - set(local) - service.deploy_only
@@ -195,14 +213,13 @@ def test_deploy_sets_the_described_names_and_wiring(target: str, service: Servic
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
 def test_deploy_only_and_local_only_names_are_current(service: Service) -> None:
-    local = set(described(service))
-    anywhere = set().union(*(shown(t, service) for t in TARGETS))
+    local = set().union(*(described(service, store) for store in VECTOR_STORES))
+    anywhere = set().union(*(shown(t, service) for t in TARGETS if service in runs(t)))
     assert service.deploy_only <= anywhere - local, "deploy-only names no deploy file sets"
     assert service.local_only <= local - anywhere, "local-only names that are deployed"
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize(("overlay", "service"), each(OVERLAYS))
 def test_deploy_k8s_ports_are_the_described_ones(overlay: str, service: Service) -> None:
     assert deployed(overlay, service.name).ports == dict(service.ports)
     services = {d["metadata"]["name"]: d for d in rendered(overlay) if d["kind"] == "Service"}
@@ -246,8 +263,7 @@ def probe_matches(probe: Probe, found: object, d: Deployed, ports: dict[str, int
     )
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize(("target", "service"), each(TARGETS))
 def test_deploy_probes_are_the_described_readiness(target: str, service: Service) -> None:
     d = deployed(target, service.name)
     probe = service.deploy_ready or service.ready

@@ -36,7 +36,7 @@ from fashionrec_common.grpc_auth import (
     bearer_metadata,
     token_auth,
 )
-from gateway.clients.vector_search import ShardedVectorSearch
+from gateway.clients.vector_search import VectorSearchClient
 from gateway.config import GatewaySettings
 from gateway.errors import DependencyUnavailable
 from gateway.grpc_api import start_grpc
@@ -165,7 +165,7 @@ async def make_gateway(vs: str) -> AsyncIterator[Callable[..., Awaitable[Gateway
             api_keys="k",
             vote_token_secret="s",
             embedder_url="http://127.0.0.1:9",  # nothing listens there
-            vector_search_shards=vs,
+            vector_search_address=vs,
             vector_search_token=vector_search_token,
             grpc_auth_tokens=GW_TOKEN,
             catalogues="shoes",
@@ -319,7 +319,7 @@ async def test_sec_mutual_tls_refuses_clients_without_a_trusted_certificate(
         client = ClientTls(
             ca_file=pki / "ca.pem", cert_file=pki / "client.pem", key_file=pki / "client.key"
         )
-        store = ShardedVectorSearch([address], token=VS_TOKEN, tls=client, retries=0)
+        store = VectorSearchClient(address, token=VS_TOKEN, tls=client, retries=0)
         try:
             assert await store.list_indexes() == []
         finally:

@@ -12,6 +12,7 @@ Arguments and environment values are templates filled from a :class:`LocalSystem
 folders; ``{api_key}``, ``{vote_secret}``, ``{admin_key}``, ``{vector_search_token}`` and
 ``{gateway_grpc_token}`` its secrets (the last two guard internal gRPC); ``{public}`` is
 the host a browser uses. So each address is written once, where its service is described.
+:data:`VECTOR_STORES` describes the gateway's store choice (our FAISS service or Milvus).
 """
 
 from __future__ import annotations
@@ -118,7 +119,12 @@ SERVICES: tuple[Service, ...] = (
         ),
         env={"VECTOR_SEARCH_AUTH_TOKENS": "{vector_search_token}"},
         deploy_only=frozenset(
-            {"VECTOR_SEARCH_HOST", "VECTOR_SEARCH_LOG_LEVEL", "VECTOR_SEARCH_LOG_JSON"}
+            {
+                "VECTOR_SEARCH_HOST",
+                "VECTOR_SEARCH_LOG_LEVEL",
+                "VECTOR_SEARCH_LOG_JSON",
+                "VECTOR_SEARCH_USE_GPU",  # prod-gpu: the faiss-gpu image on a GPU node
+            }
         ),
     ),
     Service(
@@ -144,7 +150,7 @@ SERVICES: tuple[Service, ...] = (
             "GATEWAY_PORT": "{gateway.http}",
             "GATEWAY_GRPC_PORT": "{gateway.grpc}",
             "GATEWAY_EMBEDDER_URL": "http://{embedder.host}:{embedder.http}",
-            "GATEWAY_VECTOR_SEARCH_SHARDS": "{vector_search.host}:{vector_search.grpc}",
+            "GATEWAY_VECTOR_SEARCH_ADDRESS": "{vector_search.host}:{vector_search.grpc}",
             "GATEWAY_VECTOR_SEARCH_TOKEN": "{vector_search_token}",
             "GATEWAY_GRPC_AUTH_TOKENS": "{gateway_grpc_token}",
             "GATEWAY_ANNOTATION_URL": "http://{annotation.host}:{annotation.http}",
@@ -161,12 +167,38 @@ SERVICES: tuple[Service, ...] = (
                 "GATEWAY_DEFAULT_MODEL",
                 "GATEWAY_PUBLIC_URL",
                 "REDIS_URL",  # unset locally: the gateway caches in process
+                "GATEWAY_MILVUS_TOKEN",  # prod-milvus: the cluster's credentials; Lite has none
             }
         ),
     ),
 )
 
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
+
+
+@dataclass(frozen=True)
+class VectorStore:
+    """What the gateway's GATEWAY_VECTOR_STORE choice changes: variables it adds to and
+    drops from the gateway's environment (the ingest CLI reads the same), and services that
+    do not run. deploy/k8s/overlays/prod-milvus is checked against the ``milvus`` one."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    drops: frozenset[str] = frozenset()
+    without: frozenset[str] = frozenset()
+
+    def gateway_env(self, env: Mapping[str, str]) -> dict[str, str]:
+        return {k: v for k, v in env.items() if k not in self.drops} | dict(self.env)
+
+
+VECTOR_STORES: dict[str, VectorStore] = {
+    "faiss": VectorStore(),  # our vector-search service, one node (the default)
+    "milvus": VectorStore(
+        # A file path: Milvus Lite in the gateway's process (one process per file).
+        env={"GATEWAY_VECTOR_STORE": "milvus", "GATEWAY_MILVUS_URI": "{state}/milvus.db"},
+        drops=frozenset({"GATEWAY_VECTOR_SEARCH_ADDRESS", "GATEWAY_VECTOR_SEARCH_TOKEN"}),
+        without=frozenset({"vector-search"}),
+    ),
+}
 
 
 def default_ports() -> dict[str, dict[str, int]]:
@@ -213,10 +245,14 @@ class LocalSystem:
     gateway_grpc_token: str = "local-gateway-grpc-token"
     host: str = "127.0.0.1"
     tuning: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    vector_store: str = "faiss"  # a key of VECTOR_STORES
 
     def __post_init__(self) -> None:
+        if self.vector_store not in VECTOR_STORES:
+            raise ValueError(f"vector_store must be one of {sorted(VECTOR_STORES)}")
         for name, extra in self.tuning.items():
-            clash = set(extra) & set(BY_NAME[name].env)
+            described = set(BY_NAME[name].env) | set(VECTOR_STORES[self.vector_store].env)
+            clash = set(extra) & described
             if clash:
                 raise ValueError(f"tuning may not override {name}'s {sorted(clash)}")
         for service in SERVICES:
@@ -246,6 +282,11 @@ class LocalSystem:
         )
         return out
 
+    def services(self) -> list[str]:
+        """The services this system runs, in start order (the store choice may drop some)."""
+        without = VECTOR_STORES[self.vector_store].without
+        return [s.name for s in SERVICES if s.name not in without]
+
     def port(self, name: str, port: str = "http") -> int:
         return self.ports[name][port]
 
@@ -262,7 +303,10 @@ class LocalSystem:
 
     def env(self, name: str) -> dict[str, str]:
         values = self.fields()
-        env = {k: v.format_map(values) for k, v in BY_NAME[name].env.items()}
+        templates = dict(BY_NAME[name].env)
+        if name == "gateway":
+            templates = VECTOR_STORES[self.vector_store].gateway_env(templates)
+        env = {k: v.format_map(values) for k, v in templates.items()}
         return env | dict(self.tuning.get(name, {}))
 
     def ready(self, name: str) -> bool:
@@ -304,7 +348,7 @@ class LocalSystem:
         self, sup: Supervisor, names: Sequence[str] | None = None, timeout_s: float = 300.0
     ) -> dict[str, Child]:
         """Start the services together, then wait for each in order (front doors last)."""
-        order = [s.name for s in SERVICES if names is None or s.name in names]
+        order = [n for n in self.services() if names is None or n in names]
         children = {name: self.spawn(sup, name) for name in order}
         for name in order:
             sup.wait_until(children[name], lambda n=name: self.ready(n), timeout_s=timeout_s)
@@ -312,7 +356,7 @@ class LocalSystem:
 
     def another(self, name: str, state: Path) -> LocalSystem:
         """The same system with a second instance of ``name``: fresh ports, its own state
-        folder (a second vector-search shard)."""
+        folder (e.g. a second gateway on the same stores)."""
         ports = {**self.ports, name: {p: free_port() for p in BY_NAME[name].ports}}
         return replace(self, ports=ports, state=state)
 

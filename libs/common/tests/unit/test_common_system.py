@@ -24,7 +24,7 @@ def system(tmp_path: Path) -> LocalSystem:
 def test_every_service_gets_its_own_ports_and_the_others_addresses(system: LocalSystem) -> None:
     env = system.env("gateway")
     assert env["GATEWAY_EMBEDDER_URL"] == system.url("embedder", "http")
-    assert env["GATEWAY_VECTOR_SEARCH_SHARDS"] == system.address("vector-search", "grpc")
+    assert env["GATEWAY_VECTOR_SEARCH_ADDRESS"] == system.address("vector-search", "grpc")
     assert env["GATEWAY_ANNOTATION_URL"] == system.url("annotation")
     assert env["GATEWAY_PORT"] == str(system.port("gateway"))
     assert system.env("annotation")["ANNOTATION_GATEWAY_PUBLIC_URL"] == system.url("gateway")
@@ -48,9 +48,28 @@ def test_tuning_adds_knobs_but_never_rewires(system: LocalSystem) -> None:
 
 
 def test_another_instance_moves_only_that_service(system: LocalSystem, tmp_path: Path) -> None:
-    shard = system.another("vector-search", tmp_path / "s2")
-    assert shard.ports["vector-search"] != system.ports["vector-search"]
-    assert shard.ports["gateway"] == system.ports["gateway"] and shard.state == tmp_path / "s2"
+    second = system.another("gateway", tmp_path / "s2")
+    assert second.ports["gateway"] != system.ports["gateway"]
+    assert second.ports["vector-search"] == system.ports["vector-search"]
+    assert second.state == tmp_path / "s2"
+
+
+def test_milvus_store_drops_vector_search_and_points_the_gateway_at_a_lite_file(
+    system: LocalSystem,
+) -> None:
+    faiss_env = system.env("gateway")
+    assert "GATEWAY_VECTOR_STORE" not in faiss_env and "vector-search" in system.services()
+    milvus = replace(system, vector_store="milvus")
+    env = milvus.env("gateway")
+    assert env["GATEWAY_VECTOR_STORE"] == "milvus"
+    assert env["GATEWAY_MILVUS_URI"] == f"{system.state}/milvus.db"
+    assert not {"GATEWAY_VECTOR_SEARCH_ADDRESS", "GATEWAY_VECTOR_SEARCH_TOKEN"} & set(env)
+    assert env["GATEWAY_EMBEDDER_URL"] == faiss_env["GATEWAY_EMBEDDER_URL"]
+    assert milvus.services() == [s.name for s in SERVICES if s.name != "vector-search"]
+    with pytest.raises(ValueError, match="GATEWAY_MILVUS_URI"):
+        replace(milvus, tuning={"gateway": {"GATEWAY_MILVUS_URI": "http://elsewhere:19530"}})
+    with pytest.raises(ValueError, match="vector_store"):
+        replace(system, vector_store="annoy")
 
 
 @pytest.fixture

@@ -60,7 +60,12 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings):
     dev: bool = Field(default=False, description="generate missing secrets (never in production)")
 
     embedder_url: str = "http://127.0.0.1:8501"
-    vector_search_shards: CommaList = Field(default_factory=lambda: ["127.0.0.1:50051"])
+    vector_search_address: str = Field(
+        default="127.0.0.1:50051", min_length=1, description="the FAISS service, host:port"
+    )
+    vector_search_shards: str | None = Field(
+        default=None, exclude=True, description="removed; refused with a message at startup"
+    )
     # Internal gRPC security (docs/operations.md): the token this gateway sends to
     # vector-search, the tokens its own gRPC server accepts (two during a rotation), and
     # optional TLS for each side (GATEWAY_VECTOR_SEARCH_TLS__CA_FILE, GATEWAY_GRPC_TLS__...).
@@ -122,7 +127,6 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings):
     )
 
     @field_validator(
-        "vector_search_shards",
         "catalogues",
         "api_keys",
         "cors_origins",
@@ -140,10 +144,14 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings):
 
     @field_validator("vector_search_shards")
     @classmethod
-    def _need_shard(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one vector-search shard (host:port) is required")
-        return value
+    def _no_shards(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(
+                "GATEWAY_VECTOR_SEARCH_SHARDS is gone: the FAISS service is one node, set "
+                "GATEWAY_VECTOR_SEARCH_ADDRESS=host:port; past one node use "
+                "GATEWAY_VECTOR_STORE=milvus (docs/operations.md, 'Scale')"
+            )
+        return None
 
     @model_validator(mode="after")
     def _job_lease(self) -> GatewaySettings:

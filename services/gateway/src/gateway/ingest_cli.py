@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="infogan", help="comma-separated model names")
     parser.add_argument("--embedder-url", default="http://127.0.0.1:8501")
     parser.add_argument(
-        "--shards", default="127.0.0.1:50051", help="FAISS service host:port, comma-separated"
+        "--vector-search",
+        default="127.0.0.1:50051",
+        help="the FAISS service, host:port (unused with GATEWAY_VECTOR_STORE=milvus)",
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, default=0, help="first N rows only (0 = all)")
@@ -96,7 +98,7 @@ async def ingest(args: argparse.Namespace, settings: IngestSettings | None = Non
     settings = settings or IngestSettings()
     store = build_vector_store(
         settings,
-        shards=args.shards.split(","),
+        address=args.vector_search,
         timeout_s=60.0,
         token=settings.vector_search_token,
         tls=settings.vector_search_tls,

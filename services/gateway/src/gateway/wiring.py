@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ from gateway.clients.embedder import EmbedderClient
 from gateway.clients.job_store import RedisJobStore
 from gateway.clients.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.clients.resilience import CircuitBreaker
-from gateway.clients.vector_search import ShardedVectorSearch
+from gateway.clients.vector_search import VectorSearchClient
 from gateway.config import GatewaySettings, VectorStoreSettings
 from gateway.domain.jobs import Jobs
 from gateway.domain.recommend import Recommender
@@ -33,7 +32,7 @@ class Services:
     settings: GatewaySettings
     metrics: GatewayMetrics
     embedder: EmbedderClient
-    store: ShardedVectorSearch | MilvusStore
+    store: VectorSearchClient | MilvusStore
     cache: LruCache | RedisCache
     annotation: AnnotationClient
     recommender: Recommender
@@ -67,7 +66,7 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
     )
     store = build_vector_store(
         settings,
-        shards=settings.vector_search_shards,
+        address=settings.vector_search_address,
         timeout_s=settings.search_timeout_s,
         retries=settings.retries,
         breaker_failures=settings.breaker_failures,
@@ -120,15 +119,15 @@ def build_jobs(settings: GatewaySettings) -> Jobs:
 def build_vector_store(
     settings: VectorStoreSettings,
     *,
-    shards: Sequence[str],
+    address: str,
     timeout_s: float,
     token: SecretStr | None = None,
     tls: ClientTls | None = None,
     retries: int = 2,
     breaker_failures: int = 5,
     breaker_reset_s: float = 5.0,
-) -> ShardedVectorSearch | MilvusStore:
-    """GATEWAY_VECTOR_STORE: our FAISS service (sharded) or Milvus; the ingest CLI uses it too.
+) -> VectorSearchClient | MilvusStore:
+    """GATEWAY_VECTOR_STORE: our FAISS service at ``address`` or Milvus; the ingest CLI uses it too.
     pymilvus is imported only when chosen (it pulls pandas and pyarrow: slow to import)."""
     if settings.vector_store == "milvus":
         from gateway.clients.milvus_store import MilvusIndexParams, MilvusStore
@@ -149,8 +148,8 @@ def build_vector_store(
             consistency=settings.milvus_consistency,
             timeout_s=timeout_s,
         )
-    return ShardedVectorSearch(
-        shards,
+    return VectorSearchClient(
+        address,
         timeout_s=timeout_s,
         retries=retries,
         breaker_failures=breaker_failures,

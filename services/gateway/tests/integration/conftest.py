@@ -1,6 +1,6 @@
 """Real processes for the gateway's integration tests: embedder server, vector-search, Redis.
 
-The embedder (toy models) and vector-search shards start from the system description
+The embedder (toy models) and vector-search start from the system description
 (fashionrec_common.system) on free ports. The gateway itself runs in-process (ASGI) with
 its real clients, so faults are made by pointing it at closed ports or by stopping a process.
 """
@@ -24,7 +24,7 @@ import pytest
 import redis
 from PIL import Image
 
-from fashionrec_common.supervisor import Child, Supervisor
+from fashionrec_common.supervisor import Supervisor
 from fashionrec_common.system import LocalSystem
 from gateway.api.app import create_app
 from gateway.config import GatewaySettings
@@ -87,16 +87,8 @@ def embedder_url(supervisor, system: LocalSystem) -> str:
     return system.url("embedder")
 
 
-def start_shard(system: LocalSystem, supervisor: Supervisor, state: Path) -> tuple[str, Child]:
-    """Another vector-search shard with its own ports and data: (address, process)."""
-    shard = system.another("vector-search", state)
-    address = shard.address("vector-search")
-    child = shard.start(supervisor, "vector-search", label=f"vs-{address}", timeout_s=60)
-    return address, child
-
-
 @pytest.fixture(scope="session")
-def shard(supervisor, system: LocalSystem) -> str:
+def vector_search(supervisor, system: LocalSystem) -> str:
     system.start(supervisor, "vector-search", timeout_s=60)
     return system.address("vector-search")
 

@@ -38,13 +38,13 @@ async def ingest_rest(gw, catalogue: str, seeds: range) -> None:
 
 
 async def test_ingest_cli_then_search_by_upload_and_by_id(
-    embedder_url, shard, tmp_path, redis_prefix, make_gateway
+    embedder_url, vector_search, tmp_path, redis_prefix, make_gateway
 ) -> None:
     ids = write_catalog(tmp_path, 12, category="cli")
     run = subprocess.run(
         [sys.executable, "-m", "gateway", "ingest", "--catalog", str(tmp_path),
          "--models", "infogan,mobilenet_v2", "--embedder-url", embedder_url,
-         "--shards", shard, "--batch-size", "5"],  # fmt: skip
+         "--vector-search", vector_search, "--batch-size", "5"],  # fmt: skip
         capture_output=True, text=True, timeout=120, env=ingest_env(),
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
@@ -52,7 +52,7 @@ async def test_ingest_cli_then_search_by_upload_and_by_id(
     gw = await make_gateway(
         gw_settings(
             embedder_url=embedder_url,
-            vector_search_shards=shard,
+            vector_search_address=vector_search,
             catalogues="cli",
             catalog_dir=tmp_path,
             redis_url=REDIS,
@@ -90,11 +90,13 @@ async def test_ingest_cli_then_search_by_upload_and_by_id(
     assert page.json()["total"] == 12 and len(page.json()["items"]) == 5
 
 
-async def test_ingest_find_reindex_delete(embedder_url, shard, redis_prefix, make_gateway) -> None:
+async def test_ingest_find_reindex_delete(
+    embedder_url, vector_search, redis_prefix, make_gateway
+) -> None:
     gw = await make_gateway(
         gw_settings(
             embedder_url=embedder_url,
-            vector_search_shards=shard,
+            vector_search_address=vector_search,
             catalogues="rest",
             redis_url=REDIS,
             cache_prefix=redis_prefix,
@@ -117,15 +119,17 @@ async def test_ingest_find_reindex_delete(embedder_url, shard, redis_prefix, mak
     assert (await gw.client.delete("/v1/items/rest-4", headers=KEY)).status_code == 404
 
 
-async def test_embedder_down(embedder_url, shard, make_gateway) -> None:
+async def test_embedder_down(embedder_url, vector_search, make_gateway) -> None:
     healthy = await make_gateway(
-        gw_settings(embedder_url=embedder_url, vector_search_shards=shard, catalogues="edown")
+        gw_settings(
+            embedder_url=embedder_url, vector_search_address=vector_search, catalogues="edown"
+        )
     )
     await ingest_rest(healthy, "edown", range(5))
     gw = await make_gateway(
         gw_settings(
             embedder_url=f"http://127.0.0.1:{free_port()}",
-            vector_search_shards=shard,
+            vector_search_address=vector_search,
             catalogues="edown",
         )
     )
@@ -140,11 +144,13 @@ async def test_embedder_down(embedder_url, shard, make_gateway) -> None:
     assert ready.status_code == 503 and ready.json()["checks"]["vector-search"] == "ok"
 
 
-async def test_redis_down_keeps_every_endpoint_working(embedder_url, shard, make_gateway) -> None:
+async def test_redis_down_keeps_every_endpoint_working(
+    embedder_url, vector_search, make_gateway
+) -> None:
     gw = await make_gateway(
         gw_settings(
             embedder_url=embedder_url,
-            vector_search_shards=shard,
+            vector_search_address=vector_search,
             catalogues="rdown",
             redis_url=f"redis://127.0.0.1:{free_port()}/0",
         )
@@ -168,16 +174,18 @@ async def test_redis_down_keeps_every_endpoint_working(embedder_url, shard, make
 
 async def test_vector_search_down(embedder_url, make_gateway) -> None:
     gw = await make_gateway(
-        gw_settings(embedder_url=embedder_url, vector_search_shards=f"127.0.0.1:{free_port()}")
+        gw_settings(embedder_url=embedder_url, vector_search_address=f"127.0.0.1:{free_port()}")
     )
     reply = await gw.client.post("/v1/search", **upload(image(1), catalogue="shoes"))
     assert reply.status_code == 503 and reply.json()["error"]["code"] == "dependency_unavailable"
     assert (await gw.client.get("/v1/items/x/similar?catalogue=shoes")).status_code == 503
 
 
-async def test_compare_token_and_grpc(embedder_url, shard, make_gateway) -> None:
+async def test_compare_token_and_grpc(embedder_url, vector_search, make_gateway) -> None:
     gw = await make_gateway(
-        gw_settings(embedder_url=embedder_url, vector_search_shards=shard, catalogues="cmp")
+        gw_settings(
+            embedder_url=embedder_url, vector_search_address=vector_search, catalogues="cmp"
+        )
     )
     await ingest_rest(gw, "cmp", range(8))
     doc = (

@@ -26,7 +26,7 @@ expected-statuses = ["2xx", "401", "403", "404", "409", "415", "429"]
 
 
 def test_schemathesis_finds_no_server_errors_or_refused_valid_requests(
-    embedder_url, shard, supervisor, system, tmp_path
+    embedder_url, vector_search, supervisor, system, tmp_path
 ) -> None:
     st = Path(sys.executable).with_name("schemathesis")
     if not st.exists() and shutil.which("schemathesis") is None:

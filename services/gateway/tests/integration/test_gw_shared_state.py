@@ -39,7 +39,7 @@ def start(gateway: LocalSystem, supervisor: Supervisor, label: str) -> Child:
 
 
 def test_two_gateways_share_jobs_and_rate_limits(
-    embedder_url: str, shard: str, system: LocalSystem, supervisor: Supervisor, prefix: str
+    embedder_url: str, vector_search: str, system: LocalSystem, supervisor: Supervisor, prefix: str
 ) -> None:
     tuning = {
         "REDIS_URL": REDIS_12,

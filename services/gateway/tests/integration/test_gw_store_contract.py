@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from gateway.clients.vector_search import ShardedVectorSearch
+from gateway.clients.vector_search import VectorSearchClient
 from gateway.domain.ports import VectorStore
 from gateway.domain.types import StoredItem
 from gateway.errors import InvalidInput, NotFound
@@ -24,20 +24,46 @@ pytestmark = pytest.mark.integration
 DIM = 16
 
 
+def open_store(backend: str, request, tmp_path) -> VectorStore:
+    if backend == "faiss":
+        address = request.getfixturevalue("vector_search")
+        return VectorSearchClient(address, token=VS_TOKEN, timeout_s=10.0)
+    milvus_store = pytest.importorskip("gateway.clients.milvus_store")
+    kind = "HNSW" if backend == "milvus-hnsw" else "IVF_FLAT"
+    params = milvus_store.MilvusIndexParams(kind=kind, m=8, ef=16, nlist=16, nprobe=1)
+    return milvus_store.MilvusStore(str(tmp_path / "milvus.db"), index=params, timeout_s=10.0)
+
+
 @pytest.fixture(params=["faiss", "milvus-hnsw", "milvus-ivf"])
 async def store(request, tmp_path) -> AsyncIterator[VectorStore]:
-    if request.param == "faiss":
-        address = request.getfixturevalue("shard")
-        faiss = ShardedVectorSearch([address], token=VS_TOKEN, timeout_s=10.0)
-        yield faiss
-        await faiss.close()
-        return
-    milvus_store = pytest.importorskip("gateway.clients.milvus_store")
-    kind = "HNSW" if request.param == "milvus-hnsw" else "IVF_FLAT"
-    params = milvus_store.MilvusIndexParams(kind=kind, m=8, ef=16, nlist=16, nprobe=1)
-    milvus = milvus_store.MilvusStore(str(tmp_path / "milvus.db"), index=params, timeout_s=10.0)
-    yield milvus
-    await milvus.close()
+    opened = open_store(request.param, request, tmp_path)
+    yield opened
+    await opened.close()
+
+
+@pytest.mark.parametrize("backend", ["faiss", "milvus-hnsw"])
+async def test_a_new_client_serves_what_a_closed_one_wrote(
+    backend, request, tmp_path, index
+) -> None:
+    """`make demo`'s order: the ingest CLI writes and exits, then the gateway opens the
+    store. A reopened Milvus Lite file has its collections released; reads must work."""
+    x = vectors(12, seed=5)
+    writer = open_store(backend, request, tmp_path)
+    await writer.ensure_index(index, DIM)
+    await writer.upsert(index, items(x))
+    generation = await writer.generation(index)
+    await writer.close()
+    reader = open_store(backend, request, tmp_path)
+    try:
+        assert await reader.generation(index) == generation
+        hits = (await reader.search(index, x[3].tolist(), 3, {})).hits
+        assert [h.id for h in hits] == brute_force(x, x[3], 3)
+        got = await reader.get(index, "id7", with_vector=False)
+        assert got is not None and got.metadata["n"] == "7"
+        assert (await reader.list_items(index, 0, 5, {}))[1] == 12
+        assert index in [s.name for s in await reader.list_indexes()]
+    finally:
+        await reader.close()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from gateway.clients.cache import LruCache
 from gateway.config import GatewaySettings
 from gateway.domain.jobs import Jobs
 from gateway.domain.recommend import Recommender
-from gateway.domain.sharding import merge_top_k
 from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem
 from gateway.errors import DependencyUnavailable, NotFound
 from gateway.metrics import GatewayMetrics
@@ -65,7 +64,7 @@ class FakeEmbedder:
 
 @dataclass
 class FakeStore:
-    """One in-memory 'shard'; ``partial`` simulates a shard that timed out."""
+    """An in-memory vector store; ``partial`` simulates a store answering from part of an index."""
 
     indexes: dict[str, dict[str, StoredItem]] = field(default_factory=dict)
     generations: dict[str, int] = field(default_factory=dict)
@@ -94,9 +93,8 @@ class FakeStore:
             for i in items
             if all(i.metadata.get(key) in vals for key, vals in filters.items())
         ]
-        return SearchOutcome(
-            merge_top_k([hits], k, exclude_id), (self.generations[index],), self.partial
-        )
+        best = sorted((h for h in hits if h.id != exclude_id), key=lambda h: (-h.score, h.id))
+        return SearchOutcome(best[:k], (self.generations[index],), self.partial)
 
     async def get(self, index: str, item_id: str, with_vector: bool) -> StoredItem | None:
         return self._index(index).get(item_id)

@@ -249,10 +249,20 @@ def test_settings_require_secrets_outside_dev(monkeypatch) -> None:
         GatewaySettings(vote_token_secret="x")
     dev = GatewaySettings(dev=True)
     assert len(dev.api_keys) == 1 and dev.vote_token_secret is not None
-    monkeypatch.setenv("GATEWAY_VECTOR_SEARCH_SHARDS", "a:1, b:2,c:3")
+    monkeypatch.setenv("GATEWAY_VECTOR_SEARCH_ADDRESS", "vs:50051")
     monkeypatch.setenv("REDIS_URL", "redis://h:6379/3")
     s = GatewaySettings(dev=True)
-    assert s.vector_search_shards == ["a:1", "b:2", "c:3"] and s.redis_url == "redis://h:6379/3"
+    assert s.vector_search_address == "vs:50051" and s.redis_url == "redis://h:6379/3"
+
+
+def test_settings_refuse_the_removed_shard_list(monkeypatch) -> None:
+    """Multi-shard FAISS is gone: an old deployment's shard list stops the start, by name."""
+    monkeypatch.setenv("GATEWAY_VECTOR_SEARCH_SHARDS", "a:1,b:2")
+    with pytest.raises(ValueError, match="GATEWAY_VECTOR_SEARCH_ADDRESS.*GATEWAY_VECTOR_STORE"):
+        GatewaySettings(dev=True)
+    monkeypatch.setenv("GATEWAY_VECTOR_SEARCH_SHARDS", "a:1")  # even a single entry
+    with pytest.raises(ValueError, match="GATEWAY_VECTOR_SEARCH_SHARDS is gone"):
+        GatewaySettings(dev=True)
 
 
 async def test_lifespan_closes_jobs(rig) -> None:

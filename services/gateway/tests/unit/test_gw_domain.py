@@ -1,17 +1,14 @@
-"""Domain: sharding, merging, cache keys, embed-then-search, similar-by-id, compare tokens."""
+"""Domain: cache keys, embed-then-search, similar-by-id, compare tokens."""
 
 from __future__ import annotations
-
-import collections
 
 import pytest
 
 from fashionrec_common import compare_token
 from gateway.domain.compare import compare
 from gateway.domain.keys import search_key
-from gateway.domain.sharding import merge_top_k, shard_for
 from gateway.domain.timing import Timings
-from gateway.domain.types import Hit, normalise_filters
+from gateway.domain.types import normalise_filters
 from gateway.errors import (
     DependencyUnavailable,
     InvalidInput,
@@ -19,21 +16,6 @@ from gateway.errors import (
     PayloadTooLarge,
     UnsupportedMedia,
 )
-
-
-def test_shard_for_is_stable_and_spreads() -> None:
-    assert shard_for("12345", 3) == shard_for("12345", 3)
-    # sha256("a")[:8] big-endian, mod 7: pinned so a change of scheme is caught.
-    assert shard_for("a", 7) == int("ca978112ca1bbdca", 16) % 7
-    counts = collections.Counter(shard_for(str(i), 3) for i in range(3000))
-    assert set(counts) == {0, 1, 2} and min(counts.values()) > 900
-
-
-def test_merge_top_k_orders_by_score_and_excludes() -> None:
-    a = [Hit("x", 0.9, 0.9), Hit("q", 0.99, 0.99)]
-    b = [Hit("y", 0.95, 0.95), Hit("z", 0.1, 0.1)]
-    assert [h.id for h in merge_top_k([a, b], 2, exclude_id="q")] == ["y", "x"]
-    assert [h.id for h in merge_top_k([a, b], 10)] == ["q", "y", "x", "z"]
 
 
 def test_cache_key_changes_with_everything_that_changes_the_answer() -> None:

@@ -67,7 +67,9 @@ class SearchOut(BaseModel):
     index: str
     index_generation: int
     cached: bool
-    partial: bool = Field(description="true when a vector-search shard did not answer in time")
+    partial: bool = Field(
+        description="true when the vector store answered from part of the index (never cached)"
+    )
 
 
 class SearchJson(BaseModel):

@@ -80,6 +80,14 @@ def _score(ip: float) -> float:
     return min(1.0, max(0.0, (ip + 1.0) / 2.0))
 
 
+def _release_lite(path: str) -> None:
+    """Milvus Lite keeps a server (and the file's lock) per file until the process exits;
+    closing the store releases it, so the file can be opened again (ingest, then serve)."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(path)
+
+
 def _is_file(uri: str) -> bool:
     return "://" not in uri and not uri.startswith("unix:")
 
@@ -123,6 +131,7 @@ class MilvusStore:
         self._client: MilvusClient | None = None
         self._lock = threading.Lock()
         self._dims: dict[str, int] = {}
+        self._loaded: set[str] = set()
         self._generations_ready = False
         self._last_seq = 0
 
@@ -158,6 +167,14 @@ class MilvusStore:
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
 
+    def _load(self, c: MilvusClient, coll: str) -> None:
+        """Once per collection and process: a collection made by another process (the
+        ingest CLI, another replica) or reopened from a Milvus Lite file is 'released', and
+        Milvus refuses search, get and query on it. Loading a loaded one is a no-op."""
+        if coll not in self._loaded:
+            c.load_collection(coll)
+            self._loaded.add(coll)
+
     def _dimension(self, c: MilvusClient, coll: str) -> int:
         """The collection's vector dimension; NotFound when there is no such collection."""
         if coll not in self._dims:
@@ -169,6 +186,7 @@ class MilvusStore:
                     raise NotFound(f"no index {index!r}") from exc
                 raise
             field = next(f for f in desc["fields"] if f["name"] == "vector")
+            self._load(c, coll)
             self._dims[coll] = int(field["params"]["dim"])
         return self._dims[coll]
 
@@ -201,6 +219,7 @@ class MilvusStore:
                     index_params=params,
                     consistency_level="Strong",
                 )
+            self._load(c, self.generations)
             self._generations_ready = True
         return self.generations
 
@@ -311,6 +330,7 @@ class MilvusStore:
 
         def run(c: MilvusClient) -> bool:
             # Milvus reports every requested id as deleted, present or not: look first.
+            self._dimension(c, coll)  # NotFound for an unknown index; loads the collection
             if not c.query(coll, filter=expr, output_fields=["id"], limit=1):
                 return False
             c.delete(coll, filter=expr)
@@ -324,6 +344,7 @@ class MilvusStore:
         fields = ["id", "meta", "vector"] if with_vector else ["id", "meta"]
 
         def run(c: MilvusClient) -> StoredItem | None:
+            self._dimension(c, coll)  # NotFound for an unknown index; loads the collection
             rows = c.query(coll, filter=ids_expr([item_id]), output_fields=fields, limit=1)
             if not rows:
                 return None
@@ -436,3 +457,5 @@ class MilvusStore:
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(client.close)
+        if client is not None and _is_file(self.uri):
+            await asyncio.to_thread(_release_lite, self.uri)

@@ -1,1 +1,1 @@
-"""Embed-then-search, caching, sharding and compare logic; imports no web/RPC/Redis code."""
+"""Embed-then-search, caching and compare logic; imports no web/RPC/Redis code."""

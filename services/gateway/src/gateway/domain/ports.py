@@ -22,7 +22,10 @@ class Embedder(Protocol):
 
 
 class VectorStore(Protocol):
-    """The (possibly sharded) vector-search service."""
+    """Where vectors live: the FAISS service (one node) or Milvus (wiring.build_vector_store).
+
+    ``partial`` on a search means the store answered from part of the index; such answers
+    are not cached. Neither adapter sets it today; the API field stays for its clients."""
 
     async def generation(self, index: str) -> tuple[int, ...]: ...
 

@@ -28,7 +28,7 @@ from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-Gen = tuple[int, ...]  # an index generation, one entry per shard
+Gen = tuple[int, ...]  # an index generation (VectorStore.generation)
 
 
 @dataclass
@@ -104,18 +104,16 @@ class Recommender:
             if writes == self._writes_seen.get(index, 0):
                 self._generations_seen[index] = (now, None)
             raise
-        # Remembered unless a shard did not answer or one of our writes landed meanwhile.
-        if all(g >= 0 for g in generation) and writes == self._writes_seen.get(index, 0):
+        # Remembered unless one of our writes landed meanwhile.
+        if writes == self._writes_seen.get(index, 0):
             self._generations_seen[index] = (now, generation)
         return generation
 
     def _still_current(
         self, index: str, generation: tuple[int, ...], seen: tuple[int, ...]
     ) -> bool:
-        """False when the search saw another index than the key: forget it, do not cache.
-        Shards that did not answer one of the two calls (negative) are not compared."""
-        pairs = zip(generation, seen, strict=False)
-        if all(a == b for a, b in pairs if a >= 0 and b >= 0):
+        """False when the search saw another index than the key: forget it, do not cache."""
+        if generation == seen:
             return True
         self._forget_generation(index)
         return False
@@ -148,7 +146,7 @@ class Recommender:
 
     async def _store(self, key: str, result: Recommendations, timings: Timings) -> None:
         if result.partial:
-            return  # a partial answer must not hide the full one once every shard is back
+            return  # a partial answer must not hide the full one once the store is whole again
         with timings.stage("cache"):
             await self.cache.set(key, json.dumps(result.to_json()).encode(), self.cache_ttl_s)
 

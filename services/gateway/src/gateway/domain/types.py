@@ -26,7 +26,8 @@ class StoredItem:
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """Merged hits of every shard; ``generation`` has one entry per shard."""
+    """Hits, best first, and the index generation they were read at (a tuple: cache keys
+    compare it whole)."""
 
     hits: list[Hit]
     generation: tuple[int, ...]
