@@ -21,6 +21,9 @@ from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
 pytestmark = pytest.mark.integration
 INDEX, DIM, ROUNDS = "shoes/crash", 8, 10
 
+# A restart replays the WAL before it listens: on shared CI cores that can take a while.
+READY_S = 120
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -102,7 +105,7 @@ def test_vs_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
         proc = _start(tmp_path, port)
         try:
             channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-            grpc.channel_ready_future(channel).result(timeout=30)
+            grpc.channel_ready_future(channel).result(timeout=READY_S)
             stub = pb_grpc.VectorSearchStub(channel)
             if round_no == 0:
                 spec = pb.IndexSpec(name=INDEX, dimension=DIM, kind="HNSW")
@@ -127,7 +130,7 @@ def test_vs_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
     proc = _start(tmp_path, port)
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        grpc.channel_ready_future(channel).result(timeout=30)
+        grpc.channel_ready_future(channel).result(timeout=READY_S)
         _check(pb_grpc.VectorSearchStub(channel), state, set())
         channel.close()
     finally:
