@@ -33,6 +33,7 @@ from pathlib import Path
 import faiss
 import grpc
 import numpy as np
+from bench_vector_search import clustered  # the same synthetic vectors as that bench
 
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
@@ -54,17 +55,6 @@ TUNING = {  # bench-only service settings: no fsync, no periodic snapshot during
 CATEGORIES = ("Apparel", "Accessories", "Footwear", "Personal Care", "Free Items")
 CLASSES = tuple(f"class-{i:02d}" for i in range(40))
 Search = Callable[[np.ndarray], Awaitable[list[int]]]
-
-
-def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    """Synthetic embeddings (bench_vector_search.clustered): 200 blobs in a 64-d subspace."""
-    rng = np.random.default_rng(seed)
-    latent = min(64, dim)
-    basis = rng.standard_normal((latent, dim)) * np.linspace(1.0, 0.2, latent)[:, None]
-    centres = rng.standard_normal((200, latent))
-    z = centres[rng.integers(0, 200, n)] + 0.5 * rng.standard_normal((n, latent))
-    x = z @ basis + 0.05 * rng.standard_normal((n, dim))
-    return normalised(x)
 
 
 def normalised(x: np.ndarray) -> np.ndarray:
