@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         help="SimCLR loss on augmented reals inside D (ContraD-style); 0 = plain InfoGAN",
     )
     t.add_argument("--temperature", type=float, default=0.2, help="NT-Xent temperature")
+    t.add_argument(
+        "--rotation-weight",
+        type=float,
+        default=0.0,
+        help="SS-GAN: D predicts the rotation (0/90/180/270) of real images; 0 = off",
+    )
     t.add_argument("--diff-augment", action="store_true", help="augment D's real/fake inputs")
     t.add_argument("--min-crop-scale", type=float, default=0.35, help="random resized crop")
     t.add_argument("--colour-strength", type=float, default=1.0, help="colour jitter strength")
@@ -140,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     dropout=args.dropout,
                     contrastive_weight=args.contrastive_weight,
                     temperature=args.temperature,
+                    rotation_weight=args.rotation_weight,
                     diff_augment=args.diff_augment,
                     min_crop_scale=args.min_crop_scale,
                     colour_strength=args.colour_strength,

@@ -42,6 +42,7 @@ FIELDS = [
     "d_real",
     "d_fake",
     "contrastive",
+    "rotation",
     "seconds",
 ]
 
@@ -70,6 +71,9 @@ class TrainConfig:
     contrastive_weight: float = 0.0
     temperature: float = 0.2
     projection_dim: int = 128
+    # SS-GAN (Chen et al., CVPR 2019): D also predicts which of 0/90/180/270 degrees each real
+    # image was rotated by, from its pooled conv5 grid. 0 = off.
+    rotation_weight: float = 0.0
     # DiffAugment: D's real/fake loss sees augmented reals and fakes (differentiable ops).
     diff_augment: bool = False
     min_crop_scale: float = 0.35
@@ -104,6 +108,27 @@ def build_projector(body: keras.Model, dim: int, layer: str = "lrelu5") -> keras
     return keras.Model(images, x, name="projector")
 
 
+def build_rotation_head(body: keras.Model, layer: str = "lrelu5", grid: int = 4) -> keras.Model:
+    """D's conv5 map pooled to the embedding's grid -> 4 rotation logits (training only)."""
+    features = keras.Model(body.input, body.get_layer(layer).output, name="d_conv5_rot")
+    images = keras.Input(body.input.shape[1:], name="images")
+    x = features(images)
+    side = int(x.shape[1])
+    if side > grid:
+        x = keras.layers.AveragePooling2D(side // grid)(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(images, keras.layers.Dense(4, name="rotation_logits")(x), name="rotation")
+
+
+def rotate_quarters(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each quarter of the batch rotated by 0, 90, 180, 270 degrees, and the one-hot targets."""
+    parts = tf.split(images, 4, axis=0)
+    rotated = tf.concat([tf.image.rot90(part, k) for k, part in enumerate(parts)], axis=0)
+    counts = [tf.shape(part)[0] for part in parts]
+    targets = tf.concat([tf.fill([n], k) for k, n in enumerate(counts)], axis=0)
+    return rotated, tf.one_hot(targets, 4)
+
+
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -118,6 +143,9 @@ class Trainer:
             if config.contrastive_weight > 0
             else None
         )
+        self.rotation_head = (
+            build_rotation_head(self.gan.body) if config.rotation_weight > 0 else None
+        )
         self.g_opt.build(self.gan.generator.trainable_variables)
         self.d_opt.build(self.d_variables())
         self.rng = tf.random.Generator.from_seed(config.seed)
@@ -129,6 +157,8 @@ class Trainer:
         parts: dict[str, Any] = {}
         if self.projector is not None:
             parts["projector"] = self.projector
+        if self.rotation_head is not None:
+            parts["rotation_head"] = self.rotation_head
         self.checkpoint = tf.train.Checkpoint(
             generator=self.gan.generator,
             discriminator=self.gan.discriminator,
@@ -154,9 +184,10 @@ class Trainer:
     def d_variables(self) -> list[tf.Variable]:
         """D's weights plus the projection head's (the body is shared, so deduplicate)."""
         variables = list(self.gan.discriminator.trainable_variables)
-        if self.projector is not None:
-            seen = {id(v) for v in variables}
-            variables += [v for v in self.projector.trainable_variables if id(v) not in seen]
+        for extra in (self.projector, self.rotation_head):
+            if extra is not None:
+                seen = {id(v) for v in variables}
+                variables += [v for v in extra.trainable_variables if id(v) not in seen]
         return variables
 
     def _view(self, images: tf.Tensor) -> tf.Tensor:
@@ -182,13 +213,22 @@ class Trainer:
                 )
                 z1, z2 = tf.split(views, 2, axis=0)
                 contrastive = nt_xent(z1, z2, self.config.temperature)
+            rotation = tf.constant(0.0)
+            if self.rotation_head is not None:
+                rotated, targets = rotate_quarters(real)
+                rotation = self.cce(targets, self.rotation_head(rotated, training=True))
             d_real, d_fake = real_out[0], fake_out[0]
             d_loss = self.bce(tf.ones_like(d_real), d_real) + self.bce(
                 tf.zeros_like(d_fake), d_fake
             )
             g_loss = self.bce(tf.ones_like(d_fake), d_fake)
             info = self.cce(onehot, fake_out[1]) if onehot is not None else tf.constant(0.0)
-            d_total = d_loss + lam * info + self.config.contrastive_weight * contrastive
+            d_total = (
+                d_loss
+                + lam * info
+                + self.config.contrastive_weight * contrastive
+                + self.config.rotation_weight * rotation
+            )
             g_total = g_loss + lam * info
         d_vars = self.d_variables()
         g_vars = self.gan.generator.trainable_variables
@@ -201,6 +241,7 @@ class Trainer:
             "d_real": tf.reduce_mean(tf.sigmoid(d_real)),
             "d_fake": tf.reduce_mean(tf.sigmoid(d_fake)),
             "contrastive": contrastive,
+            "rotation": rotation,
         }
 
     def save_samples(self, tag: str) -> Path:

@@ -90,6 +90,8 @@ def describe(run: str) -> str:
     parts.append(f"{summary['train_seconds'] / 60:.0f} min")
     if c.get("contrastive_weight"):
         parts.append(f"SimCLR in D x{c['contrastive_weight']:g} (T {c['temperature']:g})")
+    if c.get("rotation_weight"):
+        parts.append(f"rotation in D x{c['rotation_weight']:g} (SS-GAN)")
     if c.get("diff_augment"):
         parts.append("DiffAugment")
     if c.get("dropout", 0.5) != 0.5:
