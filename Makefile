@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c requirements/constraints.txt
-PACKAGES := libs/common services/embedder services/vector-search services/gateway services/annotation
+PACKAGES := libs/common libs/testing services/embedder/server services/embedder/workbench services/vector-search services/gateway services/annotation
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/fashionrec/*/v1/*.proto)
 PROTO_STAMP := libs/common/src/fashionrec/.generated
@@ -60,7 +60,7 @@ bench: install  ## benchmarks (by hand; results go to docs/benchmarks.md)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 eval: install  ## evaluation report (docs/evaluation.md)
-	$(BIN)/python -m embedder.evaluation $(EVAL_ARGS)
+	$(BIN)/python -m embedder eval $(EVAL_ARGS)
 
 lock:  ## re-resolve requirements/*.in into requirements/constraints.txt
 	rm -rf /tmp/fashionrec-lock && $(PYTHON) -m venv /tmp/fashionrec-lock

@@ -28,9 +28,9 @@ import tensorflow as tf
 from served_embedder import served_embedder
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from embedder.serving.manager import versions_on_disk
-from embedder.serving.toy_model import export_toy_model, png_bytes
-from fashionrec_common.system import LocalSystem
+from embedder_server.domain.manager import versions_on_disk
+from fashionrec_testing.system import LocalSystem
+from fashionrec_testing.toy_model import export_toy_model, png_bytes
 
 log = logging.getLogger("bench_embedder_serving")
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Starts the real embedder server (a toy SavedModel with the contract signature), one
 vector-search shard and ``python -m gateway`` (Redis at REDIS_URL) from the system
-description (fashionrec_common.system), ingests synthetic
+description (fashionrec_testing.system), ingests synthetic
 catalogue images, then drives ``POST /v1/search`` (JSON, ``image_b64``, k=10) at concurrency
 1, 8 and 32 for a fixed time per cell, with two load generators:
 
@@ -45,15 +45,15 @@ import numpy as np
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from fashionrec_common.supervisor import Supervisor
-from fashionrec_common.system import LocalSystem
+from fashionrec_testing.supervisor import Supervisor
+from fashionrec_testing.system import LocalSystem
 
 PY = sys.executable
 JSON = {"content-type": "application/json"}
 EXPORT = """
 import sys
 from pathlib import Path
-from embedder.serving.toy_model import export_toy_model, write_models_config
+from fashionrec_testing.toy_model import export_toy_model, write_models_config
 base = Path(sys.argv[1])
 export_toy_model(base, "infogan", 1, size=int(sys.argv[2]), dim=256, warmup=False)
 write_models_config(base, ["infogan"])

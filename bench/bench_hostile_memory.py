@@ -77,12 +77,12 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 def export(kind: str, base: Path) -> Path:
     """``base/<kind>``: the real export graph (random infogan 64) or the toy model."""
     if kind == "toy":
-        from embedder.serving.toy_model import export_toy_model
+        from fashionrec_testing.toy_model import export_toy_model
 
         export_toy_model(base, "toy", 1, warmup=False)
     else:
-        from embedder.export import export_model
         from embedder.models import build_gan, embedding_extractor
+        from embedder.servable import export_model
 
         extractor = embedding_extractor(build_gan("infogan", image_size=64))
         export_model(extractor, input_size=64, model_base=base, name=kind, warmup=False)

@@ -38,10 +38,10 @@ from bench_vector_search import clustered  # the same synthetic vectors as that 
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
 from fashionrec_common.grpc_auth import bearer_metadata
-from fashionrec_common.supervisor import Child, Supervisor
-from fashionrec_common.system import LocalSystem
-from gateway.clients.milvus_store import MilvusIndexParams, MilvusStore
-from gateway.clients.vector_search import VectorSearchClient
+from fashionrec_testing.supervisor import Child, Supervisor
+from fashionrec_testing.system import LocalSystem
+from gateway.adapters.milvus_store import MilvusIndexParams, MilvusStore
+from gateway.adapters.vector_search import VectorSearchClient
 from gateway.domain.types import StoredItem
 
 log = logging.getLogger("bench_stores")

@@ -28,8 +28,8 @@ import numpy as np
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
 from fashionrec_common.grpc_auth import bearer_metadata
-from fashionrec_common.supervisor import Supervisor
-from fashionrec_common.system import LocalSystem
+from fashionrec_testing.supervisor import Supervisor
+from fashionrec_testing.system import LocalSystem
 from vector_search.index.engine import DEFAULT_EF_SEARCH, DEFAULT_NPROBE
 
 log = logging.getLogger("bench_vector_search")

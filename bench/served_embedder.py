@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashionrec_common.supervisor import Child, Supervisor
-from fashionrec_common.system import LocalSystem
+from fashionrec_testing.supervisor import Child, Supervisor
+from fashionrec_testing.system import LocalSystem
 
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2", "EMBEDDER_SERVING_LOG_LEVEL": "WARNING"}
 

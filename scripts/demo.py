@@ -3,7 +3,7 @@
 Steps: pick the catalogue (CATALOG_DIR), take a stratified sample, train a short
 InfoGAN run or reuse the one trained before (exporting a newer checkpoint, also one of a
 background run stopped with Ctrl-C, as a new version), export the ImageNet baselines that
-have real weights, start the services of fashionrec_common.system under one supervisor,
+have real weights, start the services of fashionrec_testing.system under one supervisor,
 index the sample, start the gateway, print the URLs, and keep training in the background so the next
 `make demo` serves a better model. Ctrl-C stops all. The end-to-end tests run these same
 steps (prepare, local_system, index_catalog) on a tiny catalogue.
@@ -28,8 +28,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from fashionrec_common.supervisor import Supervisor
-from fashionrec_common.system import LocalSystem, default_ports
+from fashionrec_testing.supervisor import Supervisor
+from fashionrec_testing.system import LocalSystem, default_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -78,7 +78,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--baselines",
         default=env("DEMO_BASELINES", "available"),
         help="ImageNet baselines to serve beside the InfoGAN: 'available' (every one whose "
-        "weights are here, see `python -m embedder.baselines list`), a comma list, or 'none' "
+        "weights are here, see `python -m embedder baselines list`), a comma list, or 'none' "
         "(env DEMO_BASELINES)",
     )
     parser.add_argument(
@@ -87,7 +87,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="SERVICE.NAME=N",
         help="move one port, e.g. --port gateway.http=9080 (default: the ports of "
-        "fashionrec_common.system, the same as deploy/)",
+        "fashionrec_testing.system, the same as deploy/)",
     )
     parser.add_argument(
         "--vector-store",
@@ -167,7 +167,7 @@ def newest_checkpoint(run: Path) -> tuple[int, Path] | None:
 
 
 def checkpoint_view(run: Path, summary: dict[str, object], step: int, checkpoint: Path) -> Path:
-    """A folder beside ``run`` that `embedder.improve export --run` reads as a run whose chosen
+    """A folder beside ``run`` that `python -m embedder export --run` reads as a run whose chosen
     checkpoint is ``checkpoint``, for a run.json older than the newest checkpoint: runs trained
     before run.json was rewritten at every checkpoint, or stopped between a save and that
     rewrite (export takes the checkpoint run.json names). Nothing is written into ``run``."""
@@ -208,7 +208,7 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
         say(f"exporting its newest checkpoint {newest[1].name}")
         source, step = checkpoint_view(rdir, state, *newest), newest[0]
     # The default head (pooled conv5 + PCA-whitening, label-free) won in docs/evaluation.md.
-    run([PY, "-m", "embedder.improve", "export", "--run", source, "--head", "pool5-pca",
+    run([PY, "-m", "embedder", "export", "--run", source, "--head", "pool5-pca",
          "--model-base", models, "--name", "infogan"])  # fmt: skip
     marker.write_text(str(step))
 
@@ -233,7 +233,7 @@ def export_baselines(models: Path, wanted: str) -> list[str]:
         names = [n.strip() for n in wanted.split(",") if n.strip()]
     for name in names:
         if latest_version(models / name) is None:
-            run([PY, "-m", "embedder.baselines", "export", "--name", name,
+            run([PY, "-m", "embedder", "baselines", "export", "--name", name,
                  "--model-base", models, "--weights-dir", WEIGHTS])  # fmt: skip
     return names
 
@@ -258,7 +258,7 @@ def local_system(
             where, _, number = move.partition("=")
             service, _, name = where.partition(".")
             if name not in ports.get(service, {}):
-                raise SystemExit(f"--port {move}: no port {where} in fashionrec_common.system")
+                raise SystemExit(f"--port {move}: no port {where} in fashionrec_testing.system")
             ports[service][name] = int(number)
     env = os.environ.get
     return LocalSystem(

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from demo import ROOT, local_system
 from demo import parse_args as demo_args
 
-from fashionrec_common.browser import CHROMIUM, chromium
+from fashionrec_testing.browser import CHROMIUM, chromium
 
 PHOTOS = "#results-grid .card img"
 

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from fashionrec_common.system import LocalSystem, default_ports
+from fashionrec_testing.system import LocalSystem, default_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = ["mobilenet", "mobilenet_v2", "efficientnet_lite0"]  # with weights in ../shared

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile")) + [
-    REPO / "services" / "embedder" / "Dockerfile.trainer"
-]
+DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile")) + sorted(
+    REPO.glob("services/*/*/Dockerfile")
+)
 PYTHON_SERVICES = {
     "gateway": "gateway",
     "annotation": "annotation",
@@ -130,6 +130,42 @@ def test_deploy_python_image_builds_what_the_makefile_builds(service: str, packa
         assert flag in runs and flag in makefile, flag
     assert f"./libs/common ./services/{service}" in runs
     assert "PIP_CONSTRAINT=/src/requirements/constraints.txt" in text
+
+
+def requirement_closure(dist: str) -> set[str]:
+    """``dist`` and every distribution it requires, transitively (extras not included)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = [dist]
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in metadata.requires(name) or []:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+def test_deploy_embedder_server_image_is_the_server_only() -> None:
+    """The server image installs common + the server: no workbench, no matplotlib, no tests."""
+    text = (REPO / "services" / "embedder" / "server" / "Dockerfile").read_text()
+    ins = instructions(text)
+    runs = [a for i, a in ins if i == "RUN" and "pip install ./" in a]
+    assert runs == ["/opt/venv/bin/pip install ./libs/common ./services/embedder/server"]
+    entry = json.loads(next(a for i, a in ins if i == "ENTRYPOINT"))
+    assert entry[:3] == ["python", "-m", "embedder_server"]
+    closure = requirement_closure("fashionrec-embedder-server")
+    assert "tensorflow" in closure and "fashionrec-common" in closure
+    for banned in ("fashionrec-embedder", "matplotlib", "fashionrec-testing", "faiss-cpu"):
+        assert banned not in closure, banned
+    # and the workbench does bring matplotlib: the check above can fail
+    assert "matplotlib" in requirement_closure("fashionrec-embedder")
 
 
 def hadolint() -> str:

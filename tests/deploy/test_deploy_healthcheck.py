@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from fashionrec_testing.supervisor import free_port
 
 yaml = pytest.importorskip("yaml", reason="PyYAML comes with kubernetes-validate")
 
@@ -75,12 +76,6 @@ CHECKS = {"image": lambda: ["bash", str(SCRIPT)], "k8s-probe": probe_command}
 def run_check(which: str, port: int, model: str = "infogan") -> int:
     env = {**os.environ, "REST_PORT": str(port), "READY_MODEL": model}
     return subprocess.run(CHECKS[which](), env=env, capture_output=True, timeout=10).returncode
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("which", sorted(CHECKS))

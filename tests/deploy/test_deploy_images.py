@@ -9,7 +9,7 @@ every module of the service imports: a dependency that the image does not instal
 Differences from a real build, on purpose: pip may use its cache (the Dockerfiles set
 PIP_NO_CACHE_DIR to keep layers small), and `python` is this machine's Python 3.11 rather
 than the image's. The TensorFlow Serving image installs no Python, and the trainer image
-(Dockerfile.trainer, TensorFlow of about 600 MB) is left to `make demo`'s venv.
+(services/embedder/workbench/Dockerfile, TensorFlow of about 600 MB) is left to `make demo`'s venv.
 """
 
 from __future__ import annotations

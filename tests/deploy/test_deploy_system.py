@@ -1,4 +1,4 @@
-"""deploy/ against the one description of the system (fashionrec_common.system.SERVICES).
+"""deploy/ against the one description of the system (fashionrec_testing.system.SERVICES).
 
 Compose and the Kubernetes overlays must run each service as described: the same program,
 the same environment names and flags (in both directions: what the description sets is
@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fashionrec_common.system import (
+from fashionrec_testing.system import (
     SERVICES,
     VECTOR_STORES,
     GrpcHealth,

@@ -2,7 +2,7 @@
 
 The demo's own steps (scripts/demo.py): its sample of the catalogue (labels.csv plus an
 ``images/`` link to the original photos), a short InfoGAN run through the `embedder train`
-CLI exported as the default model, every service of fashionrec_common.system on free ports,
+CLI exported as the default model, every service of fashionrec_testing.system on free ports,
 ingest through the gateway's CLI, an annotator made by its CLI. For speed the catalogue has
 100 photos, the run 3 steps, and the second model is a random-weights control (32 px)
 instead of the ImageNet baselines. Real photos from ../shared are used when present,
@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from fashionrec_common.supervisor import Child, Supervisor
-from fashionrec_common.system import LocalSystem, free_ports
+from fashionrec_testing.supervisor import Child, Supervisor
+from fashionrec_testing.system import LocalSystem, free_ports
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +163,7 @@ def system(demo: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     )  # fmt: skip
     catalog, models = demo.prepare(args)
     subprocess.run(
-        [PY, "-m", "embedder.improve", "export", "--random", "--head", "flat", "--image-size",
+        [PY, "-m", "embedder", "export", "--random", "--head", "flat", "--image-size",
          "32", "--catalog", str(source), "--split-from", str(demo.run_dir(args) / "split.json"),
          "--model-base", str(args.var / "models"), "--name", CONTROL],
         check=True, cwd=ROOT, timeout=600,

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from fashionrec_common.browser import CHROMIUM, chromium
+from fashionrec_testing.browser import CHROMIUM, chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.browser]
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"

@@ -34,12 +34,12 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from embedder.serving.dataplane import DataPlane
-from embedder.serving.grpc_api import add_servicers
-from embedder.serving.image_limits import check_image_pixels
-from embedder.serving.options import ServerOptions, ServingSettings, options_from_args
-from embedder.serving.rest_api import create_app
-from embedder.serving.server import build_plane
+from embedder_server.config import ServerOptions, ServingSettings, options_from_args
+from embedder_server.domain.dataplane import DataPlane
+from embedder_server.domain.image_limits import check_image_pixels
+from embedder_server.transport.grpc_api import add_servicers
+from embedder_server.transport.rest_api import create_app
+from embedder_server.transport.server import build_plane
 
 MAX_PIXELS = 1_000_000
 PALETTE = [255, 0, 0, 0, 0, 255] + [0] * 762  # index 0 red, 1 blue
@@ -140,8 +140,8 @@ GRAPH_ONLY = [
 # ---- the exported graph (what TF Serving runs) ----------------------------------------------
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, tf.Tensor]]:
-    from embedder.export import SIGNATURE, export_model
     from embedder.models import build_gan, embedding_extractor
+    from embedder.servable import SIGNATURE, export_model
 
     extractor = embedding_extractor(build_gan("dcgan", image_size=16))
     base = tmp_path_factory.mktemp("export")
@@ -173,7 +173,7 @@ def test_exported_graph_embeds_a_gifs_first_frame_only(served) -> None:
 
 def test_exported_graph_holds_one_gif_frame_in_memory(tmp_path: Path) -> None:
     """100 flat 4000x4000 frames (1.3 MB): TensorFlow's decoder alone held 1.6 GB of frames."""
-    from embedder.serving.toy_model import export_toy_model
+    from fashionrec_testing.toy_model import export_toy_model
 
     version = export_toy_model(tmp_path, "toy", 1, warmup=False)  # default limit: 25 MP
     gif, small = tmp_path / "hostile.gif", tmp_path / "small.png"

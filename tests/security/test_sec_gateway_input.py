@@ -26,8 +26,8 @@ import pytest
 import redis
 from PIL import Image
 
-from gateway.api.app import create_app
 from gateway.config import GatewaySettings
+from gateway.transport.rest.app import create_app
 from gateway.wiring import Services, build_rate_limiter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -247,7 +247,7 @@ async def two_replicas_share_one_redis_bucket(tmp_path: Path) -> None:
 async def grpc_made_up_keys_are_rate_limited(tmp_path: Path) -> None:
     from fashionrec.recommend.v1 import recommend_pb2 as pb
     from fashionrec.recommend.v1 import recommend_pb2_grpc as pb_grpc
-    from gateway.grpc_api import start_grpc
+    from gateway.transport.grpc_api import start_grpc
 
     async with gateway(tmp_path, rate_limit_per_minute=3) as gw:
         server, port = await start_grpc(gw.services, "127.0.0.1", 0)

@@ -36,13 +36,13 @@ from fashionrec_common.grpc_auth import (
     bearer_metadata,
     token_auth,
 )
-from gateway.clients.vector_search import VectorSearchClient
+from gateway.adapters.vector_search import VectorSearchClient
 from gateway.config import GatewaySettings
 from gateway.errors import DependencyUnavailable
-from gateway.grpc_api import start_grpc
+from gateway.transport.grpc_api import start_grpc
 from gateway.wiring import Services, build_services
 from vector_search.config import VectorSearchSettings
-from vector_search.server import VectorSearchServer, build_server
+from vector_search.transport.server import VectorSearchServer, build_server
 
 pytestmark = pytest.mark.integration
 

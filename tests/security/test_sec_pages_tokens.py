@@ -27,8 +27,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from annotation.api.app import create_app
 from annotation.config import AnnotationSettings
+from annotation.transport.rest.app import create_app
 from fashionrec_common import compare_token
 from fashionrec_common.compare_token import Comparison, ShownRow
 from gateway.domain.compare import compare

@@ -33,16 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     if command == "serve":
         import uvicorn
 
-        from annotation.api.app import create_app
+        from annotation.transport.rest.app import create_app
 
         port = args.port if getattr(args, "port", None) is not None else settings.port
         app = create_app(settings)
         uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
         return 0
 
-    from annotation.db.migrate import upgrade
-    from annotation.db.repository import SqlVoteRepository
-    from annotation.db.session import make_engine
+    from annotation.adapters.db.migrate import upgrade
+    from annotation.adapters.db.repository import SqlVoteRepository
+    from annotation.adapters.db.session import make_engine
     from annotation.domain.votes import VoteService
     from annotation.errors import AnnotatorExists
 

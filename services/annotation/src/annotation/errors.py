@@ -1,4 +1,4 @@
-"""Domain errors; ``api.app`` maps each to one HTTP status, in one place."""
+"""Domain errors; ``transport/rest/app.py`` maps each to one HTTP status, in one place."""
 
 from __future__ import annotations
 

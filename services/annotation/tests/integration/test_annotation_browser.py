@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from annotation.api.app import create_app
 from annotation.config import AnnotationSettings
-from fashionrec_common.browser import CHROMIUM, chromium
+from annotation.transport.rest.app import create_app
+from fashionrec_testing.browser import CHROMIUM, chromium
 
 from ..conftest import SECRET, make_token, running_server
 from .annotation_fake_gateway import GATEWAY, MODELS, FakeGateway

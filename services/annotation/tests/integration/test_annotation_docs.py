@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from annotation.api.app import create_app
 from annotation.config import AnnotationSettings
+from annotation.transport.rest.app import create_app
 
 from ..conftest import SECRET, running_server
 

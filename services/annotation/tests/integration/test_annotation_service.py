@@ -12,13 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import inspect, text
 
-from annotation.api.app import ConfigError, create_app
+from annotation.adapters.db.migrate import downgrade, upgrade
+from annotation.adapters.db.repository import SqlVoteRepository
+from annotation.adapters.db.session import make_engine
 from annotation.config import AnnotationSettings
-from annotation.db.migrate import downgrade, upgrade
-from annotation.db.repository import SqlVoteRepository
-from annotation.db.session import make_engine
 from annotation.domain.votes import NewVote
 from annotation.errors import AnnotatorExists, DoubleVote, ReplayedToken
+from annotation.transport.rest.app import ConfigError, create_app
 
 from ..conftest import SECRET, make_comparison, make_token, running_server
 

@@ -11,9 +11,9 @@ import uvicorn
 
 from fashionrec_common.logging import configure_logging
 from gateway import ingest_cli
-from gateway.api.app import create_app
 from gateway.config import GatewaySettings
-from gateway.grpc_api import start_grpc
+from gateway.transport.grpc_api import start_grpc
+from gateway.transport.rest.app import create_app
 from gateway.wiring import build_services
 
 log = logging.getLogger("gateway")

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tqdm import tqdm
 
 from fashionrec_common.grpc_auth import ClientTls
-from gateway.clients.embedder import EmbedderClient
+from gateway.adapters.embedder import EmbedderClient
 from gateway.config import VectorStoreSettings
 from gateway.domain.images import check_image
 from gateway.domain.types import StoredItem, index_name

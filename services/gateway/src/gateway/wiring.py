@@ -9,20 +9,20 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from fashionrec_common.grpc_auth import ClientTls
-from gateway.clients.annotation import AnnotationClient
-from gateway.clients.cache import LruCache, RedisCache
-from gateway.clients.embedder import EmbedderClient
-from gateway.clients.job_store import RedisJobStore
-from gateway.clients.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from gateway.clients.resilience import CircuitBreaker
-from gateway.clients.vector_search import VectorSearchClient
+from gateway.adapters.annotation import AnnotationClient
+from gateway.adapters.cache import LruCache, RedisCache
+from gateway.adapters.embedder import EmbedderClient
+from gateway.adapters.job_store import RedisJobStore
+from gateway.adapters.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.adapters.resilience import CircuitBreaker
+from gateway.adapters.vector_search import VectorSearchClient
 from gateway.config import GatewaySettings, VectorStoreSettings
 from gateway.domain.jobs import Jobs
 from gateway.domain.recommend import Recommender
 from gateway.metrics import GatewayMetrics
 
 if TYPE_CHECKING:
-    from gateway.clients.milvus_store import MilvusStore
+    from gateway.adapters.milvus_store import MilvusStore
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def build_vector_store(
     """GATEWAY_VECTOR_STORE: our FAISS service at ``address`` or Milvus; the ingest CLI uses it too.
     pymilvus is imported only when chosen (it pulls pandas and pyarrow: slow to import)."""
     if settings.vector_store == "milvus":
-        from gateway.clients.milvus_store import MilvusIndexParams, MilvusStore
+        from gateway.adapters.milvus_store import MilvusIndexParams, MilvusStore
 
         params = MilvusIndexParams(
             kind=settings.milvus_index,

@@ -1,7 +1,7 @@
 """Real processes for the gateway's integration tests: embedder server, vector-search, Redis.
 
 The embedder (toy models) and vector-search start from the system description
-(fashionrec_common.system) on free ports. The gateway itself runs in-process (ASGI) with
+(fashionrec_testing.system) on free ports. The gateway itself runs in-process (ASGI) with
 its real clients, so faults are made by pointing it at closed ports or by stopping a process.
 """
 
@@ -24,10 +24,10 @@ import pytest
 import redis
 from PIL import Image
 
-from fashionrec_common.supervisor import Supervisor
-from fashionrec_common.system import LocalSystem
-from gateway.api.app import create_app
+from fashionrec_testing.supervisor import Supervisor
+from fashionrec_testing.system import LocalSystem
 from gateway.config import GatewaySettings
+from gateway.transport.rest.app import create_app
 from gateway.wiring import Services, build_services
 
 PY = sys.executable
@@ -37,7 +37,7 @@ VS_TOKEN = "gw-test-vector-search-token"
 EXPORT = """
 import sys
 from pathlib import Path
-from embedder.serving.toy_model import export_toy_model, write_models_config
+from fashionrec_testing.toy_model import export_toy_model, write_models_config
 base = Path(sys.argv[1])
 export_toy_model(base, "infogan", 1, size=8, dim=16, warmup=False)
 export_toy_model(base, "mobilenet_v2", 1, size=8, dim=12, warmup=False)

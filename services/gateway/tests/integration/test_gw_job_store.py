@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis
 
-from gateway.clients.job_store import RedisJobStore
+from gateway.adapters.job_store import RedisJobStore
 from gateway.domain.jobs import MAX_ERRORS, Job, Jobs
 from gateway.errors import DependencyUnavailable
 

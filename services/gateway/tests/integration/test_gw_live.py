@@ -11,8 +11,8 @@ import pytest
 from fashionrec.recommend.v1 import recommend_pb2 as rpb
 from fashionrec.recommend.v1 import recommend_pb2_grpc as rpb_grpc
 from fashionrec_common import compare_token
-from fashionrec_common.supervisor import free_port
-from gateway.grpc_api import start_grpc
+from fashionrec_testing.supervisor import free_port
+from gateway.transport.grpc_api import start_grpc
 
 from .conftest import REDIS, b64, gw_settings, image, ingest_env, write_catalog
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import redis
 
-from fashionrec_common.supervisor import Child, Supervisor
-from fashionrec_common.system import LocalSystem
+from fashionrec_testing.supervisor import Child, Supervisor
+from fashionrec_testing.system import LocalSystem
 
 from .conftest import b64, image
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from gateway.clients.vector_search import VectorSearchClient
+from gateway.adapters.vector_search import VectorSearchClient
 from gateway.domain.ports import VectorStore
 from gateway.domain.types import StoredItem
 from gateway.errors import InvalidInput, NotFound
@@ -28,7 +28,7 @@ def open_store(backend: str, request, tmp_path) -> VectorStore:
     if backend == "faiss":
         address = request.getfixturevalue("vector_search")
         return VectorSearchClient(address, token=VS_TOKEN, timeout_s=10.0)
-    milvus_store = pytest.importorskip("gateway.clients.milvus_store")
+    milvus_store = pytest.importorskip("gateway.adapters.milvus_store")
     kind = "HNSW" if backend == "milvus-hnsw" else "IVF_FLAT"
     params = milvus_store.MilvusIndexParams(kind=kind, m=8, ef=16, nlist=16, nprobe=1)
     return milvus_store.MilvusStore(str(tmp_path / "milvus.db"), index=params, timeout_s=10.0)

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gateway.api.app import create_app
-from gateway.clients.annotation import AnnotationClient
-from gateway.clients.cache import LruCache
+from gateway.adapters.annotation import AnnotationClient
+from gateway.adapters.cache import LruCache
 from gateway.config import GatewaySettings
 from gateway.domain.jobs import Jobs
 from gateway.domain.recommend import Recommender
 from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem
 from gateway.errors import DependencyUnavailable, NotFound
 from gateway.metrics import GatewayMetrics
+from gateway.transport.rest.app import create_app
 from gateway.wiring import Services
 
 DIM = 8

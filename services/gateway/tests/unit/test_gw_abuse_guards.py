@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway.clients.image_url import allowed
-from gateway.clients.ratelimit import RedisRateLimiter
+from gateway.adapters.image_url import allowed
+from gateway.adapters.ratelimit import RedisRateLimiter
 from gateway.domain.principals import key_id, peer_address, principal
 from gateway.domain.types import parse_filters
 from gateway.errors import InvalidInput, RateLimited

@@ -221,7 +221,7 @@ async def test_health_and_openapi(rig) -> None:
 
 
 async def test_rate_limit_per_key(settings, fakes, make_png) -> None:
-    from gateway.clients.ratelimit import LocalRateLimiter
+    from gateway.adapters.ratelimit import LocalRateLimiter
 
     embedder, store, votes = fakes
     limited = settings.model_copy(update={"rate_limit_per_minute": 3})
@@ -236,7 +236,7 @@ async def test_rate_limit_per_key(settings, fakes, make_png) -> None:
 
 
 async def test_rate_limit_reply(rig) -> None:
-    from gateway.clients.ratelimit import LocalRateLimiter
+    from gateway.adapters.ratelimit import LocalRateLimiter
 
     rig.services.limiter = LocalRateLimiter(2)
     codes = [(await rig.client.get("/v1/catalogues")).status_code for _ in range(3)]

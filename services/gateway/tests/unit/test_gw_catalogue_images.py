@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.api.routes.meta import catalogue_file
 from gateway.config import GatewaySettings
+from gateway.transport.rest.routes.meta import catalogue_file
 
 
 @pytest.fixture

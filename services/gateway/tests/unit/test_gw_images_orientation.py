@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from gateway.clients.cache import LruCache
+from gateway.adapters.cache import LruCache
 from gateway.domain.images import ORIENTATION, check_image
 from gateway.domain.recommend import Recommender
 from gateway.domain.timing import Timings

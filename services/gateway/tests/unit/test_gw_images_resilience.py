@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.clients.cache import LruCache
-from gateway.clients.resilience import CircuitBreaker, DeadlineExceeded, Unavailable, call
+from gateway.adapters.cache import LruCache
+from gateway.adapters.resilience import CircuitBreaker, DeadlineExceeded, Unavailable, call
 from gateway.domain.images import check_image, check_image_async
 from gateway.errors import (
     DependencyUnavailable,

@@ -10,7 +10,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from gateway.clients.job_store import RedisJobStore
+from gateway.adapters.job_store import RedisJobStore
 from gateway.config import GatewaySettings
 from gateway.domain.jobs import MAX_ERRORS, Job, Jobs, MemoryJobStore
 from gateway.errors import DependencyUnavailable, InvalidInput

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway.clients import embedder as embedder_module
-from gateway.clients.embedder import EmbedderClient
+from gateway.adapters import embedder as embedder_module
+from gateway.adapters.embedder import EmbedderClient
 from gateway.errors import NotFound
 
 

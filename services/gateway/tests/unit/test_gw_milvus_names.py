@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.clients.milvus_names import (
+from gateway.adapters.milvus_names import (
     collection_name,
     filter_expr,
     ids_expr,

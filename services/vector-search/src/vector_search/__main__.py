@@ -11,7 +11,7 @@ from fashionrec_common.grpc_server import serve_until_signal
 from fashionrec_common.logging import configure_logging
 from fashionrec_common.metrics import serve_metrics
 from vector_search.config import VectorSearchSettings
-from vector_search.server import build_server
+from vector_search.transport.server import build_server
 
 
 def parse_args(argv: list[str] | None = None) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,18 +16,13 @@ import pytest
 
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
+from fashionrec_testing.supervisor import free_port
 
 pytestmark = pytest.mark.integration
 INDEX, DIM, ROUNDS = "shoes/crash", 8, 10
 
 # A restart replays the WAL before it listens: on shared CI cores that can take a while.
 READY_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -101,7 +95,7 @@ def test_vs_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
     state: dict[str, int | None] = {}
     total_acked = 0
     for round_no in range(ROUNDS):
-        port = _free_port()
+        port = free_port()
         proc = _start(tmp_path, port)
         try:
             channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -126,7 +120,7 @@ def test_vs_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    port = _free_port()
+    port = free_port()
     proc = _start(tmp_path, port)
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")

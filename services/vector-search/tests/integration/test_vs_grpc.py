@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
 from vector_search.config import VectorSearchSettings
-from vector_search.server import SERVICE, VectorSearchServer, build_server
+from vector_search.transport.server import SERVICE, VectorSearchServer, build_server
 
 pytestmark = pytest.mark.integration
 DIM = 16

@@ -14,7 +14,7 @@ from fashionrec_common.metrics import latency_histogram
 from vector_search import errors
 from vector_search.config import VectorSearchSettings
 from vector_search.index.registry import IndexRegistry
-from vector_search.servicer import VectorSearchServicer, status_for
+from vector_search.transport.servicer import VectorSearchServicer, status_for
 
 
 class Aborted(Exception):

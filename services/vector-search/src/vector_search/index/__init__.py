@@ -1,0 +1,1 @@
+"""The domain of vector-search: engine -> collection -> managed (WAL, snapshots) -> registry."""

@@ -1,0 +1,57 @@
+import io
+import sys
+import time
+
+import pytest
+
+from fashionrec_testing.supervisor import Supervisor, free_port, http_ok, tcp_open
+
+
+def test_prefixes_output_and_stops_children_on_exit():
+    out = io.StringIO()
+    with Supervisor(out=out, colour=False, grace_s=2) as sup:
+        child = sup.start(
+            "alpha",
+            [sys.executable, "-c", "import time; print('hello', flush=True); time.sleep(60)"],
+        )
+        deadline = time.monotonic() + 10
+        while "hello" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert child.process.poll() is not None, "child still running after the supervisor exited"
+    assert "alpha      | hello" in out.getvalue()
+
+
+def test_child_ignoring_sigterm_is_killed_after_grace():
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        " print('up', flush=True); time.sleep(60)"
+    )
+    out = io.StringIO()
+    sup = Supervisor(out=out, colour=False, grace_s=0.5)
+    child = sup.start("stubborn", [sys.executable, "-c", code])
+    sup.wait_until(child, lambda: "up" in out.getvalue(), timeout_s=10, poll_s=0.05)
+    started = time.monotonic()
+    sup.stop_all()
+    assert child.process.returncode == -9
+    assert time.monotonic() - started < 5
+
+
+def test_wait_until_reports_a_crashed_child():
+    sup = Supervisor(out=io.StringIO(), colour=False)
+    child = sup.start("crash", [sys.executable, "-c", "raise SystemExit(3)"])
+    with pytest.raises(RuntimeError, match="crash exited with code 3"):
+        sup.wait_until(child, lambda: False, timeout_s=10)
+    sup.stop_all()
+
+
+@pytest.mark.integration
+def test_http_and_tcp_probes():
+    port = free_port()
+    assert not tcp_open("127.0.0.1", port)
+    assert not http_ok(f"http://127.0.0.1:{port}/")
+    out = io.StringIO()
+    with Supervisor(out=out, colour=False, grace_s=2) as sup:
+        argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+        child = sup.start("web", argv)
+        sup.wait_until(child, lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout_s=20)
+        assert tcp_open("127.0.0.1", port)

@@ -1,0 +1,1 @@
+"""Clients of other systems: the SQL database (``db/``: tables, repository, Alembic)."""

@@ -1,0 +1,1 @@
+"""Transport layer: the REST API and HTML pages (``rest/``); thin, logic lives in ``domain/``."""

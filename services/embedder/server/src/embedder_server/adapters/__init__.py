@@ -1,0 +1,1 @@
+"""TensorFlow: loading a SavedModel version and calling its signatures."""

@@ -1,0 +1,1 @@
+"""Protocol-agnostic serving: model versions, predict, batching, limits."""

@@ -1,0 +1,1 @@
+"""Thin gRPC and REST layers over the dataplane (TF Serving's wire formats)."""

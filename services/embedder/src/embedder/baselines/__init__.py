@@ -1,1 +1,0 @@
-"""ImageNet CNN baselines as feature extractors; CLI: ``python -m embedder.baselines``."""

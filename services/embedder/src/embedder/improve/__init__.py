@@ -1,1 +1,0 @@
-"""Improved GAN embeddings: pooled mid-level D features, PCA-whitening, an in-graph colour cue."""

@@ -1,0 +1,1 @@
+"""ImageNet CNN baselines as feature extractors; CLI: ``python -m embedder baselines``."""

@@ -1,0 +1,136 @@
+"""Head and run exploration on the VALIDATION rows only (20 % of TRAIN; index = TRAIN).
+
+This is how settings are chosen: never on the test split, never on an unseen catalogue. It
+embeds in-process (no export) so that many runs x heads can be compared quickly; the chosen
+setting is then exported and measured on the served path by ``python -m embedder eval``.
+
+    python -m embedder explore --runs var/runs/a,var/runs/b --heads pool5-pca,gap5-pca
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from embedder.data.catalog import load_catalog
+from embedder.evaluation import metrics
+from embedder.evaluation.runner import prepare
+
+logger = logging.getLogger("embedder.explore")
+
+
+def _pixels(files: list[Path], size: int, cache: Path | None) -> np.ndarray:
+    from embedder.heads.fit import load_pixels
+
+    if cache is not None and cache.is_file():
+        return np.load(cache)
+    pixels = load_pixels(files, size)
+    if len(pixels) != len(files):
+        raise RuntimeError("some catalogue images failed to load; cannot align rows")
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, pixels)
+    return pixels
+
+
+def explore(
+    catalog: Path,
+    split: Path,
+    runs: list[str],
+    heads: list[str],
+    *,
+    seed: int = 0,
+    cache: Path | None = None,
+) -> list[dict]:
+    from embedder.heads.fit import gan_and_train_files
+    from embedder.heads.model import HeadConfig, build_head, fit_head_features, pooled_model
+
+    prep = prepare(load_catalog(catalog), split, seed)
+    val, train, _ = prep.query_sets["validation"]
+    rows = []
+    for run in runs:
+        source = None if run == "random" else run
+        gan, _, _ = gan_and_train_files(
+            source, seed=seed, catalog=str(catalog), split_from=str(split), image_size=64
+        )
+        pixels = _pixels(prep.files, gan.image_size, cache)
+        for head in heads:
+            config = HeadConfig.parse(head)
+            pooled = pooled_model(gan, config)
+            feats = _embed(pooled, pixels)
+            whitening = fit_head_features(config, feats[train])
+            model = build_head(gan, config, whitening)
+            vectors = _embed(model, pixels)
+            scores = metrics.query_scores(vectors, prep.labels, val, groups=prep.groups, pool=train)
+            row = {
+                "run": run,
+                "training": describe(run),
+                "head": head,
+                "dim": int(vectors.shape[1]),
+                **{k: float(v.mean()) for k, v in scores.values.items()},
+            }
+            logger.info("%s", json.dumps(row))
+            rows.append(row)
+    return rows
+
+
+def describe(run: str) -> str:
+    """The run's training settings in a few words (from its run.json)."""
+    if run == "random":
+        return "none (random weights: the control)"
+    summary = json.loads((Path(run) / "run.json").read_text())
+    c = summary["config"]
+    parts = [f"{c['model']} {c['image_size']} px", f"{summary['steps']} steps"]
+    parts.append(f"{summary['train_seconds'] / 60:.0f} min")
+    if c.get("contrastive_weight"):
+        parts.append(f"SimCLR in D x{c['contrastive_weight']:g} (T {c['temperature']:g})")
+    if c.get("rotation_weight"):
+        parts.append(f"rotation in D x{c['rotation_weight']:g} (SS-GAN)")
+    if c.get("diff_augment"):
+        parts.append("DiffAugment")
+    if c.get("dropout", 0.5) != 0.5:
+        parts.append(f"dropout {c['dropout']:g}")
+    return ", ".join(parts)
+
+
+def _embed(model, pixels: np.ndarray, batch: int = 256) -> np.ndarray:  # type: ignore[no-untyped-def]
+    out = [
+        np.asarray(model(pixels[s : s + batch].astype(np.float32), training=False))
+        for s in range(0, len(pixels), batch)
+    ]
+    return np.concatenate(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m embedder explore", description=__doc__)
+    p.add_argument("--catalog", default="../shared/data/fashion-product-images-small")
+    p.add_argument("--split-from", default="var/runs/infogan64/split.json")
+    p.add_argument("--runs", required=True, help="comma-separated run dirs; 'random' = control")
+    p.add_argument("--heads", default="pool5-pca")
+    p.add_argument("--pixel-cache", default="var/eval/pixels64.npy")
+    p.add_argument("--json", default="docs/exploration.json", help="'' to skip")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rows = explore(
+        Path(args.catalog),
+        Path(args.split_from),
+        args.runs.split(","),
+        args.heads.split(","),
+        cache=Path(args.pixel_cache) if args.pixel_cache != "none" else None,
+    )
+    for r in rows:
+        sys.stdout.write(
+            f"{r['run']:40s} {r['head']:20s} {r['dim']:5d} p@1 {r['p@1']:.3f} p@5 {r['p@5']:.3f}\n"
+        )
+    if args.json:
+        command = "python -m embedder explore " + shlex.join(argv)
+        payload = {"command": command, "rows": rows}
+        Path(args.json).write_text(json.dumps(payload, indent=1))
+    return 0

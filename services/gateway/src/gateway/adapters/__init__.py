@@ -1,0 +1,1 @@
+"""Clients of other systems: embedder, vector-search or Milvus, annotation, Redis, image URLs."""

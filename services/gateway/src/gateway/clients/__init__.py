@@ -1,1 +1,0 @@
-"""Adapters to the embedder, vector-search, annotation and the cache."""

@@ -1,0 +1,1 @@
+"""Transport layers: REST (``rest/``, FastAPI) and gRPC (``grpc_api.py``); thin, no logic."""

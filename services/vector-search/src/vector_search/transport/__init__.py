@@ -1,0 +1,1 @@
+"""gRPC transport: the servicer (proto <-> index calls, error -> status) and server assembly."""

@@ -1,0 +1,106 @@
+"""Server assembly: registry, thread pools, gRPC server, background snapshot and fsync loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import faiss
+from prometheus_client import CollectorRegistry
+
+from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
+from fashionrec_common.grpc_auth import bind, token_auth
+from fashionrec_common.grpc_server import build_server as build_grpc_server
+from fashionrec_common.health import SERVING
+from vector_search.config import VectorSearchSettings
+from vector_search.index.registry import IndexRegistry
+from vector_search.metrics import request_latency
+from vector_search.transport.servicer import VectorSearchServicer
+
+log = logging.getLogger(__name__)
+SERVICE = "fashionrec.vectorsearch.v1.VectorSearch"
+
+
+def _single_thread_omp() -> None:
+    """Single queries run on one OpenMP thread: no thread-team overhead, no oversubscription."""
+    faiss.omp_set_num_threads(1)
+
+
+class VectorSearchServer:
+    """The running service; ``start`` loads the data directory, ``stop`` snapshots."""
+
+    def __init__(self, settings: VectorSearchSettings, metrics: CollectorRegistry | None) -> None:
+        self.settings = settings
+        self.registry = IndexRegistry(
+            settings.data_dir, settings.fsync, settings.max_vectors_per_index, settings.use_gpu
+        )
+        self.pools = {
+            "search": ThreadPoolExecutor(settings.search_threads, "vs-search", _single_thread_omp),
+            "batch": ThreadPoolExecutor(2, "vs-batch"),
+            "write": ThreadPoolExecutor(settings.write_threads, "vs-write"),
+        }
+        latency = request_latency(metrics)
+        self.server, self.health = build_grpc_server(
+            [SERVICE], token_auth(settings.auth_tokens, "vector-search")
+        )
+        pb_grpc.add_VectorSearchServicer_to_server(
+            VectorSearchServicer(self.registry, settings, self.pools, latency), self.server
+        )
+        self.port = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> int:
+        _single_thread_omp()  # inline (cheap) searches run on this, the event loop's thread
+        await asyncio.get_running_loop().run_in_executor(
+            self.pools["write"], self.registry.open_all
+        )
+        address = f"{self.settings.host}:{self.settings.port}"
+        self.port = bind(self.server, address, self.settings.tls)
+        await self.server.start()
+        await self.health.set(SERVICE, SERVING)  # type: ignore[attr-defined]
+        await self.health.set("", SERVING)  # type: ignore[attr-defined]
+        self._tasks = [asyncio.create_task(self._snapshot_loop())]
+        if self.settings.fsync == "batch":
+            self._tasks.append(asyncio.create_task(self._fsync_loop()))
+        log.info(
+            "vector-search serving",
+            extra={"port": self.port, "data_dir": str(self.settings.data_dir)},
+        )
+        return self.port
+
+    async def _snapshot_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.settings.snapshot_interval_s)
+            await loop.run_in_executor(
+                self.pools["write"], self.registry.snapshot_all, self.settings.snapshot_min_writes
+            )
+
+    async def _fsync_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.settings.fsync_interval_s)
+            await loop.run_in_executor(self.pools["write"], self.registry.sync_all)
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop serving (if still up), write final snapshots, release threads."""
+        await self.server.stop(grace_s)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.get_running_loop().run_in_executor(self.pools["write"], self.registry.close)
+        for pool in self.pools.values():
+            pool.shutdown(wait=False)
+
+
+def build_server(
+    settings: VectorSearchSettings, metrics: CollectorRegistry | None = None
+) -> VectorSearchServer:
+    """Factory: nothing runs until ``start``. Tests pass their own metrics registry."""
+    return VectorSearchServer(settings, metrics)
+
+
+__all__ = ["VectorSearchServer", "build_server"]
