@@ -53,10 +53,10 @@ JSON = {"content-type": "application/json"}
 EXPORT = """
 import sys
 from pathlib import Path
-from fashionrec_testing.toy_model import export_toy_model, write_models_config
+from fashionrec_testing.toy_model import export_toy_model, write_toy_models_config
 base = Path(sys.argv[1])
 export_toy_model(base, "infogan", 1, size=int(sys.argv[2]), dim=256, warmup=False)
-write_models_config(base, ["infogan"])
+write_toy_models_config(base, ["infogan"])
 """
 PROFILED_GATEWAY = """
 import asyncio, signal, sys

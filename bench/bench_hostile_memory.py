@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -106,9 +107,20 @@ def in_process(model_dir: Path, images: dict[str, bytes]) -> Callable[[str], int
     return call
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+@dataclass
+class Measured:
+    """What one run observed, kept together so that measuring and reporting stay apart."""
+
+    before: float
+    after: float
+    peak: float
+    wall: float
+    ok_after: int
+    statuses: Counter[tuple[str, int]]
+    seconds: dict[str, list[float]]
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="infogan", help="'infogan' (real export) or 'toy'")
     parser.add_argument("--uploads", type=int, default=100)
@@ -120,8 +132,12 @@ def main() -> None:
         help="call the SavedModel's signature in this process (as TF Serving runs the graph, "
         "without our server's checks) instead of our server over REST",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def uploads() -> tuple[dict[str, bytes], list[str]]:
+    """The hostile images by label, plus ``normal`` (warm-up and the check after), and the
+    hostile labels alone, in the order they are sent."""
     hostile = {
         "GIF 100 frames 4000x4000": animated_gif(4000, 100),
         "PNG flat 5000x5000 (25 MP)": flat_png(5000, 5000),
@@ -129,6 +145,80 @@ def main() -> None:
     }
     kinds = list(hostile)
     hostile["normal"] = normal_jpeg()
+    return hostile, kinds
+
+
+def over_rest(predict: str, bodies: dict[str, dict]) -> Callable[[str], int]:
+    """Our server's REST ``:predict``: the status code for the upload of that label."""
+
+    def call(kind: str) -> int:
+        return httpx.post(predict, json=bodies[kind], timeout=120).status_code
+
+    return call
+
+
+def send_hostile(
+    call: Callable[[str], int], kinds: list[str], n: int, concurrency: int
+) -> tuple[Counter[tuple[str, int]], dict[str, list[float]], float]:
+    """``n`` hostile uploads, round robin over ``kinds``: statuses, seconds per kind, wall s."""
+    statuses: Counter[tuple[str, int]] = Counter()
+    seconds: dict[str, list[float]] = {k: [] for k in kinds}
+
+    def send(i: int) -> None:
+        kind = kinds[i % len(kinds)]
+        t0 = time.perf_counter()
+        status = call(kind)
+        seconds[kind].append(time.perf_counter() - t0)
+        statuses[(kind, status)] += 1
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(send, range(n)))
+    return statuses, seconds, time.perf_counter() - start
+
+
+def measure(
+    call: Callable[[str], int], pid: int, kinds: list[str], args: argparse.Namespace
+) -> Measured:
+    """RSS after warm-up, the hostile uploads, RSS after settling, then one normal request."""
+    for _ in range(3):
+        assert call("normal") == 200
+    before = rss_mb(pid)
+    statuses, seconds, wall = send_hostile(call, kinds, args.uploads, args.concurrency)
+    time.sleep(args.settle_s)
+    after, peak = rss_mb(pid), rss_mb(pid, "VmHWM")
+    ok_after = call("normal")
+    return Measured(before, after, peak, wall, ok_after, statuses, seconds)
+
+
+def report(
+    args: argparse.Namespace, hostile: dict[str, bytes], kinds: list[str], m: Measured
+) -> None:
+    """The two markdown tables: per upload kind, then memory against the budget."""
+    growth = m.after - m.before
+    where = "in-process SavedModel (no server checks)" if args.in_process else "our server, REST"
+    print(f"\n{where}: model {args.model}, {args.uploads} uploads, concurrency {args.concurrency}, "
+          f"{os.cpu_count()} CPUs, {m.wall:.1f} s\n")  # fmt: skip
+    print("| upload | bytes | status: count | median s |")
+    print("|---|---|---|---|")
+    for kind in kinds:
+        counts = ", ".join(f"{s}: {n}" for (k, s), n in sorted(m.statuses.items()) if k == kind)
+        times = sorted(m.seconds[kind])
+        median = times[len(times) // 2] if times else float("nan")
+        print(f"| {kind} | {len(hostile[kind]):,} | {counts} | {median:.2f} |")
+    print("\n| RSS before MB | RSS after MB | growth MB | peak (VmHWM) MB | within 200 MB | "
+          "normal request after |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    verdict = "yes" if growth <= BUDGET_MB else "NO"
+    print(f"| {m.before:.0f} | {m.after:.0f} | {growth:+.0f} | {m.peak:.0f} | {verdict} | "
+          f"{m.ok_after} |")  # fmt: skip
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    args = parse_args()
+    hostile, kinds = uploads()
     bodies = {k: {"instances": [{"b64": base64.b64encode(v).decode()}]} for k, v in hostile.items()}
     work = Path(tempfile.mkdtemp(prefix="hostile-"))
     model_dir = export(args.model, work / "models")
@@ -140,47 +230,9 @@ def main() -> None:
             served = stack.enter_context(served_embedder(model_dir, args.model))
             pid = served.child.process.pid
             predict = f"{served.system.url('embedder')}/v1/models/{args.model}:predict"
-
-            def call(kind: str) -> int:
-                return httpx.post(predict, json=bodies[kind], timeout=120).status_code
-
-        for _ in range(3):
-            assert call("normal") == 200
-        before = rss_mb(pid)
-        statuses: Counter[tuple[str, int]] = Counter()
-        seconds: dict[str, list[float]] = {k: [] for k in kinds}
-
-        def send(i: int) -> None:
-            kind = kinds[i % len(kinds)]
-            t0 = time.perf_counter()
-            status = call(kind)
-            seconds[kind].append(time.perf_counter() - t0)
-            statuses[(kind, status)] += 1
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            list(pool.map(send, range(args.uploads)))
-        wall = time.perf_counter() - start
-        time.sleep(args.settle_s)
-        after, peak = rss_mb(pid), rss_mb(pid, "VmHWM")
-        ok_after = call("normal")
-
-    growth = after - before
-    where = "in-process SavedModel (no server checks)" if args.in_process else "our server, REST"
-    print(f"\n{where}: model {args.model}, {args.uploads} uploads, concurrency {args.concurrency}, "
-          f"{os.cpu_count()} CPUs, {wall:.1f} s\n")  # fmt: skip
-    print("| upload | bytes | status: count | median s |")
-    print("|---|---|---|---|")
-    for kind in kinds:
-        counts = ", ".join(f"{s}: {n}" for (k, s), n in sorted(statuses.items()) if k == kind)
-        times = sorted(seconds[kind])
-        median = times[len(times) // 2] if times else float("nan")
-        print(f"| {kind} | {len(hostile[kind]):,} | {counts} | {median:.2f} |")
-    print("\n| RSS before MB | RSS after MB | growth MB | peak (VmHWM) MB | within 200 MB | "
-          "normal request after |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
-    verdict = "yes" if growth <= BUDGET_MB else "NO"
-    print(f"| {before:.0f} | {after:.0f} | {growth:+.0f} | {peak:.0f} | {verdict} | {ok_after} |")
+            call = over_rest(predict, bodies)
+        measured = measure(call, pid, kinds, args)
+    report(args, hostile, kinds, measured)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -27,7 +28,7 @@ import numpy as np
 
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
-from fashionrec_common.grpc_auth import bearer_metadata
+from fashionrec_common.grpc_auth import Metadata, bearer_metadata
 from fashionrec_testing.supervisor import Supervisor
 from fashionrec_testing.system import LocalSystem
 from vector_search.index.engine import DEFAULT_EF_SEARCH, DEFAULT_NPROBE
@@ -96,47 +97,64 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: int) -> dict:
-    kind, pca = KINDS[label]
-    state = Path(tempfile.mkdtemp(prefix="vsbench-"))
-    # Started from the one description of the local system (port, env, token, readiness).
-    system = LocalSystem.on_free_ports(
-        models=state, catalog=state, state=state, tuning={"vector-search": TUNING}
-    )
-    data_dir = state / "vector-search"
+@dataclass
+class Searches:
+    """Single-query latencies (s), the ids each query found, and QPS: service or in-process."""
+
+    seconds: list[float]
+    found: list[list[int]]
+    qps: float
+
+
+def fill_index(
+    stub: pb_grpc.VectorSearchStub, auth: Metadata, kind: str, pca: int, x: np.ndarray
+) -> float:
+    """Create ``bench/x`` and upsert ``x`` in batches; the build time (s) is a table column."""
+    spec = pb.IndexSpec(name="bench/x", dimension=x.shape[1], kind=kind, pca_dimension=pca)
+    stub.CreateIndex(pb.CreateIndexRequest(spec=spec), metadata=auth)
+    t0 = time.perf_counter()
+    for s in range(0, len(x), 2000):
+        items = [pb.Item(id=str(i), vector=x[i].tolist()) for i in range(s, min(s + 2000, len(x)))]
+        stub.Upsert(pb.UpsertRequest(index="bench/x", items=items), timeout=600, metadata=auth)
+    return time.perf_counter() - t0
+
+
+def service_searches(
+    stub: pb_grpc.VectorSearchStub, auth: Metadata, xq: np.ndarray, k: int
+) -> Searches:
+    """Search round trips one at a time (latency, recall), then ``CONCURRENCY`` at once (QPS)."""
+    lat, found = [], []
+    requests = [
+        pb.SearchRequest(index="bench/x", query=pb.Query(vector=pb.Vector(values=q)), k=k)
+        for q in xq.tolist()
+    ]
+    for req in requests:
+        t = time.perf_counter()
+        resp = stub.Search(req, timeout=10, metadata=auth)
+        lat.append(time.perf_counter() - t)
+        found.append([int(h.id) for h in resp.hits])
+    svc_qps = qps(lambda i: stub.Search(requests[i], timeout=10, metadata=auth), len(xq))
+    return Searches(lat, found, svc_qps)
+
+
+def bench_service(
+    system: LocalSystem, kind: str, pca: int, x: np.ndarray, xq: np.ndarray, k: int
+) -> tuple[float, int, Searches]:
+    """Against the running service: build seconds, its reported memory bytes, its searches."""
     auth = bearer_metadata(system.vector_search_token)
-    with Supervisor(colour=False, grace_s=300) as sup:  # time to write the snapshot
-        child = system.start(sup, "vector-search")
-        channel = grpc.insecure_channel(
-            system.address("vector-search"), options=[("grpc.max_send_message_length", 64 << 20)]
-        )
-        stub = pb_grpc.VectorSearchStub(channel)
-        spec = pb.IndexSpec(name="bench/x", dimension=x.shape[1], kind=kind, pca_dimension=pca)
-        stub.CreateIndex(pb.CreateIndexRequest(spec=spec), metadata=auth)
-        t0 = time.perf_counter()
-        for s in range(0, len(x), 2000):
-            items = [
-                pb.Item(id=str(i), vector=x[i].tolist()) for i in range(s, min(s + 2000, len(x)))
-            ]
-            stub.Upsert(pb.UpsertRequest(index="bench/x", items=items), timeout=600, metadata=auth)
-        build_s = time.perf_counter() - t0
-        info = stub.DescribeIndex(pb.DescribeIndexRequest(index="bench/x"), metadata=auth).info
-        lat, found = [], []
-        requests = [
-            pb.SearchRequest(index="bench/x", query=pb.Query(vector=pb.Vector(values=q)), k=k)
-            for q in xq.tolist()
-        ]
-        for req in requests:
-            t = time.perf_counter()
-            resp = stub.Search(req, timeout=10, metadata=auth)
-            lat.append(time.perf_counter() - t)
-            found.append([int(h.id) for h in resp.hits])
-        svc_qps = qps(lambda i: stub.Search(requests[i], timeout=10, metadata=auth), len(xq))
-        channel.close()
-        sup.stop(child)  # graceful (SIGTERM): writes the snapshot we load below
-    snap = next(data_dir.glob("indexes/*/snap-*"))
-    if not (snap / "base.faiss").exists():
-        raise SystemExit(f"{label}: not trained at n={len(x)} (below its train threshold)")
+    channel = grpc.insecure_channel(
+        system.address("vector-search"), options=[("grpc.max_send_message_length", 64 << 20)]
+    )
+    stub = pb_grpc.VectorSearchStub(channel)
+    build_s = fill_index(stub, auth, kind, pca, x)
+    info = stub.DescribeIndex(pb.DescribeIndexRequest(index="bench/x"), metadata=auth).info
+    searches = service_searches(stub, auth, xq, k)
+    channel.close()
+    return build_s, info.memory_bytes, searches
+
+
+def load_snapshot(snap: Path, kind: str) -> tuple[faiss.Index, faiss.VectorTransform | None]:
+    """The snapshot's index and PCA transform, with the service's default search parameters."""
     index = faiss.read_index(str(snap / "base.faiss"))
     transform = None
     if (snap / "transform.faiss").exists():
@@ -145,6 +163,13 @@ def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: 
         faiss.downcast_index(index.index).hnsw.efSearch = DEFAULT_EF_SEARCH
     elif kind != "Flat":
         faiss.extract_index_ivf(index).nprobe = DEFAULT_NPROBE
+    return index, transform
+
+
+def local_searches(
+    index: faiss.Index, transform: faiss.VectorTransform | None, xq: np.ndarray, k: int
+) -> Searches:
+    """The same index in-process, one thread per query as in the service."""
     faiss.omp_set_num_threads(1)  # the service runs single queries on one thread too
     local, local_found = [], []
     for i in range(len(xq)):
@@ -156,21 +181,41 @@ def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: 
     xt = xq if transform is None else transform.apply(xq)
     local_qps = qps(lambda i: index.search(xt[i : i + 1], k), len(xq))
     faiss.omp_set_num_threads(os.cpu_count() or 1)
+    return Searches(local, local_found, local_qps)
+
+
+def bench_kind(label: str, x: np.ndarray, xq: np.ndarray, truth: np.ndarray, k: int) -> dict:
+    """One table row: the service on a fresh data directory, then its snapshot in-process."""
+    kind, pca = KINDS[label]
+    state = Path(tempfile.mkdtemp(prefix="vsbench-"))
+    # Started from the one description of the local system (port, env, token, readiness).
+    system = LocalSystem.on_free_ports(
+        models=state, catalog=state, state=state, tuning={"vector-search": TUNING}
+    )
+    data_dir = state / "vector-search"
+    with Supervisor(colour=False, grace_s=300) as sup:  # time to write the snapshot
+        child = system.start(sup, "vector-search")
+        build_s, memory_bytes, svc = bench_service(system, kind, pca, x, xq, k)
+        sup.stop(child)  # graceful (SIGTERM): writes the snapshot we load below
+    snap = next(data_dir.glob("indexes/*/snap-*"))
+    if not (snap / "base.faiss").exists():
+        raise SystemExit(f"{label}: not trained at n={len(x)} (below its train threshold)")
+    local = local_searches(*load_snapshot(snap, kind), xq, k)
     file_bytes = (snap / "base.faiss").stat().st_size
     shutil.rmtree(data_dir, ignore_errors=True)
     # labels are assigned in insertion order, so label i is item i: comparable to the truth
     return {
         "kind": label,
         "build_s": build_s,
-        "svc_p50": percentile_ms(lat, 50),
-        "svc_p95": percentile_ms(lat, 95),
-        "local_p50": percentile_ms(local, 50),
-        "local_p95": percentile_ms(local, 95),
-        "recall_svc": recall(found, truth),
-        "recall_local": recall(local_found, truth),
-        "svc_qps": svc_qps,
-        "local_qps": local_qps,
-        "total_mb_per_m": info.memory_bytes / len(x) * 1e6 / 2**20,
+        "svc_p50": percentile_ms(svc.seconds, 50),
+        "svc_p95": percentile_ms(svc.seconds, 95),
+        "local_p50": percentile_ms(local.seconds, 50),
+        "local_p95": percentile_ms(local.seconds, 95),
+        "recall_svc": recall(svc.found, truth),
+        "recall_local": recall(local.found, truth),
+        "svc_qps": svc.qps,
+        "local_qps": local.qps,
+        "total_mb_per_m": memory_bytes / len(x) * 1e6 / 2**20,
         "index_file_mb_per_m": file_bytes / len(x) * 1e6 / 2**20,
     }
 

@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from embedder.repository import latest_version
 from fashionrec_testing.supervisor import Supervisor
 from fashionrec_testing.system import LocalSystem, default_ports
 
@@ -139,11 +140,6 @@ def sample_catalog(catalog: Path, out: Path, size: int, seed: int = 0) -> Path:
         writer.writerows(rows)
     say(f"sample catalogue: {len(rows)} images from {catalog} -> {out}")
     return out
-
-
-def latest_version(model_dir: Path) -> int | None:
-    versions = [int(p.name) for p in model_dir.glob("*") if p.name.isdigit()]
-    return max(versions) if versions else None
 
 
 def run_dir(args: argparse.Namespace) -> Path:

@@ -93,7 +93,7 @@ def export_toy_model(
     return target
 
 
-def write_models_config(model_base: Path, names: list[str], extra: str = "") -> Path:
+def write_toy_models_config(model_base: Path, names: list[str], extra: str = "") -> Path:
     """``models.config`` listing ``names`` (``extra`` is appended inside each config block)."""
     blocks = "".join(
         f'  config {{ name: "{n}" base_path: "{model_base / n}" model_platform: "tensorflow" '

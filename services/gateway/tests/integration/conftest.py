@@ -37,11 +37,11 @@ VS_TOKEN = "gw-test-vector-search-token"
 EXPORT = """
 import sys
 from pathlib import Path
-from fashionrec_testing.toy_model import export_toy_model, write_models_config
+from fashionrec_testing.toy_model import export_toy_model, write_toy_models_config
 base = Path(sys.argv[1])
 export_toy_model(base, "infogan", 1, size=8, dim=16, warmup=False)
 export_toy_model(base, "mobilenet_v2", 1, size=8, dim=12, warmup=False)
-write_models_config(base, ["infogan", "mobilenet_v2"])
+write_toy_models_config(base, ["infogan", "mobilenet_v2"])
 """
 
 

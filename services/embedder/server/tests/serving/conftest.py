@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from fashionrec_testing.supervisor import free_port
-from fashionrec_testing.toy_model import export_toy_model, write_models_config
+from fashionrec_testing.toy_model import export_toy_model, write_toy_models_config
 
 MODELS = ("alpha", "beta")
 LABELS = 'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 }'
@@ -91,7 +91,7 @@ def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in MODELS:
         for version in (1, 2):
             export_toy_model(base, name, version)
-    write_models_config(base, list(MODELS), extra=f"{POLICY} {LABELS}")
+    write_toy_models_config(base, list(MODELS), extra=f"{POLICY} {LABELS}")
     return base
 
 

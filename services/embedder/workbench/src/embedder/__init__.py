@@ -1,4 +1,5 @@
-"""Image embedders: train (InfoGAN, DCGAN), import ImageNet CNNs, export and serve them.
+"""The embedder workbench: train GANs, import ImageNet CNNs, fit heads, export, evaluate.
 
-Serving speaks the TensorFlow Serving API over the same model repository.
+One CLI, ``python -m embedder`` (see :mod:`embedder.cli`). Serving the exported model repository
+is the other package, ``embedder_server`` (TF Serving's API), which never imports this one.
 """

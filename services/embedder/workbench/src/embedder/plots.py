@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def pyplot():  # type: ignore[no-untyped-def]
+    """matplotlib's pyplot on the Agg backend (no display; imported only when plotting)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,7 +31,7 @@ def plot_losses(metrics_csv: Path, out: Path) -> None:
         rows = list(csv.DictReader(handle))
     if not rows:
         return
-    plt = _pyplot()
+    plt = pyplot()
     steps = np.array([int(r["step"]) for r in rows])
     fig, ax = plt.subplots(figsize=(8, 4.5))
     window = max(1, min(50, len(rows) // 10))
@@ -59,7 +60,7 @@ def save_grid(
     images: np.ndarray, rows: int, out: Path, row_labels: list[str] | None = None
 ) -> None:
     """``images`` float in [-1, 1], shape [rows * cols, S, S, 3], laid out row-major."""
-    plt = _pyplot()
+    plt = pyplot()
     cols = len(images) // rows
     size = images.shape[1]
     grid = np.ones((rows * (size + 2), cols * (size + 2), 3), np.float32)

@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 
 from embedder.image_guard import DEFAULT_MAX_PIXELS
+from embedder.repository import next_version
 from embedder.tf_preprocess import preprocess_batch
 
 logger = logging.getLogger(__name__)
@@ -61,12 +62,6 @@ def feature_dimension(extractor: keras.Model, input_size: int) -> int:
     for value in shape[1:]:
         dim *= int(value)
     return dim
-
-
-def next_version(model_dir: Path) -> int:
-    """Max existing numeric version + 1 (1 for a new model)."""
-    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
 
 
 def white_jpeg(size: int = 32) -> bytes:

@@ -286,16 +286,7 @@ def _prepare(config: TrainConfig, run: Path) -> list[Path]:
     return paths
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
-    """Train to ``epochs`` (or ``max_steps``) total, resuming from the run dir's last checkpoint."""
-    run = Path(config.out)
-    run.mkdir(parents=True, exist_ok=True)
-    run_json = run / "run.json"
-    previous = json.loads(run_json.read_text()) if run_json.exists() else {}
-    if previous and previous["config"]["model"] != config.model:
-        raise RunError(f"{run} holds a {previous['config']['model']} run, not {config.model}")
-    paths = _prepare(config, run)
-    trainer = Trainer(config)
+def _restore(trainer: Trainer) -> None:
     if trainer.manager.latest_checkpoint:
         trainer.checkpoint.restore(
             trainer.manager.latest_checkpoint
@@ -305,111 +296,144 @@ def train(config: TrainConfig) -> dict[str, Any]:
             trainer.manager.latest_checkpoint,
             int(trainer.step.numpy()),
         )
-    images, loader = load_images(paths, size=config.image_size)
-    # Counting decodes every file once (filling the cache) so bad files do not shift epochs.
-    usable = int(images.reduce(0, lambda count, _image: count + 1))
-    steps_per_epoch = usable // config.batch_size
-    if steps_per_epoch == 0:
-        raise CatalogError(f"{usable} usable training images < batch size {config.batch_size}")
-    total = config.epochs * steps_per_epoch
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
-    start_step = int(trainer.step.numpy())
-    wall_before = float(previous.get("train_seconds", 0.0))
-    metrics_csv = run / "metrics.csv"
-    new_file = not metrics_csv.exists()
-    writer = tf.summary.create_file_writer(str(run / "tb")) if config.tensorboard else None
-    started = time.perf_counter()
 
-    def summarise(step: int, latest: str, status: str) -> dict[str, Any]:
+
+class _Session:
+    """One invocation of :func:`train`: data, step budget, the run.json and metrics writers."""
+
+    def __init__(self, config: TrainConfig, run: Path, previous: dict[str, Any]) -> None:
+        self.config, self.run = config, run
+        self.paths = _prepare(config, run)
+        self.trainer = Trainer(config)
+        _restore(self.trainer)
+        self.images, self.loader = load_images(self.paths, size=config.image_size)
+        # Counting decodes every file once (filling the cache) so bad files do not shift epochs.
+        self.usable = int(self.images.reduce(0, lambda count, _image: count + 1))
+        self.steps_per_epoch = self.usable // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise CatalogError(
+                f"{self.usable} usable training images < batch size {config.batch_size}"
+            )
+        self.total = config.epochs * self.steps_per_epoch
+        if config.max_steps is not None:
+            self.total = min(self.total, config.max_steps)
+        self.start_step = int(self.trainer.step.numpy())
+        self.wall_before = float(previous.get("train_seconds", 0.0))
+        self.writer = tf.summary.create_file_writer(str(run / "tb")) if config.tensorboard else None
+        self.started = time.perf_counter()
+
+    def summarise(self, step: int, latest: str, status: str) -> dict[str, Any]:
         """run.json: written at every checkpoint too, so an interrupted run can be exported."""
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - self.started
         summary = {
             "status": status,
-            "config": asdict(config),
+            "config": asdict(self.config),
             "steps": step,
-            "steps_per_epoch": steps_per_epoch,
-            "epochs_done": step / steps_per_epoch,
-            "train_images": len(paths),
-            "usable_train_images": usable,
-            "skipped_images": loader.skipped,
-            "train_seconds": wall_before + elapsed,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs_done": step / self.steps_per_epoch,
+            "train_images": len(self.paths),
+            "usable_train_images": self.usable,
+            "skipped_images": self.loader.skipped,
+            "train_seconds": self.wall_before + elapsed,
             "this_session_seconds": elapsed,
-            "seconds_per_step": elapsed / max(1, step - start_step),
+            "seconds_per_step": elapsed / max(1, step - self.start_step),
             "checkpoint": f"checkpoints/{Path(latest).name}",
             "checkpoint_rule": CHECKPOINT_RULE,
-            "embedding_dim": int(np.prod(trainer.gan.body.output_shape[1:])),
+            "embedding_dim": int(np.prod(self.trainer.gan.body.output_shape[1:])),
             "tensorflow": tf.__version__,
         }
+        run_json = self.run / "run.json"
         tmp = run_json.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(summary, indent=2))
         tmp.replace(run_json)
         return summary
 
-    def out_of_time() -> bool:
-        return (
-            config.max_seconds is not None and time.perf_counter() - started >= config.max_seconds
-        )
+    def out_of_time(self) -> bool:
+        limit = self.config.max_seconds
+        return limit is not None and time.perf_counter() - self.started >= limit
 
-    with metrics_csv.open("a", newline="") as handle:
-        out = csv.DictWriter(handle, FIELDS)
-        if new_file:
-            out.writeheader()
-        bar = tqdm(
-            total=total,
-            initial=start_step,
-            desc=f"{config.model} {config.image_size}px",
-            unit="step",
-            disable=not config.progress,
-            dynamic_ncols=True,
+    def record(self, out: csv.DictWriter, bar: tqdm, step: int, epoch: int, losses: dict) -> None:
+        """One metrics.csv row, TensorBoard scalars and the progress bar for a finished step."""
+        seconds = time.perf_counter() - self.started + self.wall_before
+        out.writerow(
+            {
+                "step": step,
+                "epoch": epoch + 1,
+                **{k: f"{v:.5f}" for k, v in losses.items()},
+                "seconds": f"{seconds:.1f}",
+            }
         )
-        step = start_step
-        while step < total:
-            epoch, offset = divmod(step, steps_per_epoch)
-            batches = training_batches(
-                images, batch_size=config.batch_size, seed=config.seed + epoch
-            ).skip(offset)
-            before = step
-            for batch in batches:
-                if step >= total or out_of_time():
-                    break
-                losses = {k: float(v) for k, v in trainer.train_step(batch).items()}
-                trainer.step.assign_add(1)
-                step += 1
-                row = {
-                    "step": step,
-                    "epoch": epoch + 1,
-                    **{k: f"{v:.5f}" for k, v in losses.items()},
-                    "seconds": f"{time.perf_counter() - started + wall_before:.1f}",
-                }
-                out.writerow(row)
-                if writer is not None:
-                    with writer.as_default(step=step):
-                        for key, value in losses.items():
-                            tf.summary.scalar(key, value)
-                bar.set_postfix(
-                    d=f"{losses['d_loss']:.3f}",
-                    g=f"{losses['g_loss']:.3f}",
-                    info=f"{losses['info_loss']:.3f}",
-                    ctr=f"{losses['contrastive']:.3f}",
-                    epoch=epoch + 1,
-                )
-                bar.update(1)
-                if step % config.checkpoint_every == 0:
-                    handle.flush()
-                    summarise(step, trainer.manager.save(checkpoint_number=step), "running")
-                if step % config.sample_every == 0:
-                    trainer.save_samples(f"step{step:06d}")
-            if out_of_time():
-                logger.info("stopping at step %d: --max-seconds reached", step)
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for key, value in losses.items():
+                    tf.summary.scalar(key, value)
+        shown = {"d": "d_loss", "g": "g_loss", "info": "info_loss", "ctr": "contrastive"}
+        bar.set_postfix(**{k: f"{losses[v]:.3f}" for k, v in shown.items()}, epoch=epoch + 1)
+        bar.update(1)
+
+    def epoch(self, step: int, out: csv.DictWriter, bar: tqdm, handle: Any) -> int:
+        """Run from ``step`` to the end of its epoch (or the budget); returns the new step."""
+        config, trainer = self.config, self.trainer
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        batches = training_batches(
+            self.images, batch_size=config.batch_size, seed=config.seed + epoch
+        ).skip(offset)
+        before = step
+        for batch in batches:
+            if step >= self.total or self.out_of_time():
                 break
-            if step == before:
-                raise RunError(f"epoch {epoch + 1} yielded no batches at offset {offset}")
-        bar.close()
-    latest = trainer.manager.save(checkpoint_number=step)
-    trainer.save_samples("final")
-    plot_losses(metrics_csv, run / "loss_curves.png")
-    summary = summarise(step, latest, "finished")
+            losses = {k: float(v) for k, v in trainer.train_step(batch).items()}
+            trainer.step.assign_add(1)
+            step += 1
+            self.record(out, bar, step, epoch, losses)
+            if step % config.checkpoint_every == 0:
+                handle.flush()
+                self.summarise(step, trainer.manager.save(checkpoint_number=step), "running")
+            if step % config.sample_every == 0:
+                trainer.save_samples(f"step{step:06d}")
+        if step == before and not self.out_of_time():
+            raise RunError(f"epoch {epoch + 1} yielded no batches at offset {offset}")
+        return step
+
+    def loop(self) -> int:
+        metrics_csv = self.run / "metrics.csv"
+        new_file = not metrics_csv.exists()
+        with metrics_csv.open("a", newline="") as handle:
+            out = csv.DictWriter(handle, FIELDS)
+            if new_file:
+                out.writeheader()
+            bar = tqdm(
+                total=self.total,
+                initial=self.start_step,
+                desc=f"{self.config.model} {self.config.image_size}px",
+                unit="step",
+                disable=not self.config.progress,
+                dynamic_ncols=True,
+            )
+            step = self.start_step
+            while step < self.total:
+                step = self.epoch(step, out, bar, handle)
+                if self.out_of_time():
+                    logger.info("stopping at step %d: --max-seconds reached", step)
+                    break
+            bar.close()
+        return step
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train to ``epochs`` (or ``max_steps``) total, resuming from the run dir's last checkpoint."""
+    run = Path(config.out)
+    run.mkdir(parents=True, exist_ok=True)
+    run_json = run / "run.json"
+    previous = json.loads(run_json.read_text()) if run_json.exists() else {}
+    if previous and previous["config"]["model"] != config.model:
+        raise RunError(f"{run} holds a {previous['config']['model']} run, not {config.model}")
+    session = _Session(config, run, previous)
+    step = session.loop()
+    latest = session.trainer.manager.save(checkpoint_number=step)
+    session.trainer.save_samples("final")
+    plot_losses(run / "metrics.csv", run / "loss_curves.png")
+    summary = session.summarise(step, latest, "finished")
     logger.info(
         "trained %s to step %d in %.0f s; checkpoint %s",
         config.model,

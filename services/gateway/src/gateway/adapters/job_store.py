@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from gateway.domain.jobs import MAX_ERRORS, Job
+from gateway.domain.job_record import MAX_ERRORS, Job
 from gateway.errors import DependencyUnavailable
 
 

@@ -18,48 +18,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
 
+from gateway.domain.job_record import INTERRUPTED, MAX_ERRORS, RUNNING, Job
 from gateway.domain.ports import JobStore
 from gateway.errors import DependencyUnavailable, GatewayError
 
 log = logging.getLogger(__name__)
 
 Batch = Sequence[tuple[str, bytes, dict]]
-MAX_ERRORS = 50  # per job: a bad 10k-line upload must not make a 10k-entry record
-RUNNING, INTERRUPTED = "running", "interrupted"  # others: succeeded | partial | failed
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class Job:
-    id: str
-    total: int
-    done: int = 0
-    failed: int = 0
-    state: str = RUNNING
-    errors: list[dict[str, str]] = field(default_factory=list)
-    created_at: float = 0.0  # wall-clock seconds: compared across replicas
-    updated_at: float = 0.0
-    heartbeat_at: float = 0.0
-    owner: str = ""  # the replica running it (for operators; not in the JSON)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "job_id": self.id,
-            "state": self.state,
-            "total": self.total,
-            "done": self.done,
-            "failed": self.failed,
-            "progress": (self.done + self.failed) / self.total if self.total else 1.0,
-            "errors": self.errors[:MAX_ERRORS],
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-        }
 
 
 @dataclass

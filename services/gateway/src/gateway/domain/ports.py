@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from gateway.domain.job_record import Job
 from gateway.domain.types import Filters, IndexSummary, SearchOutcome, StoredItem
-
-if TYPE_CHECKING:
-    from gateway.domain.jobs import Job
 
 
 class Embedder(Protocol):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
+from fashionrec_common.index_names import PART_NAME
 from gateway.domain import routing
 from gateway.domain.images import check_image_async, check_size
 from gateway.domain.keys import content_hash, search_key
@@ -27,7 +27,7 @@ from gateway.domain.types import (
 from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
-NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+NAME = PART_NAME
 Gen = tuple[int, ...]  # an index generation (VectorStore.generation)
 
 

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from fashionrec_common import index_names as names
+
 Filters = dict[str, list[str]]
 
 
@@ -88,7 +90,8 @@ class Recommendations:
 
 
 def index_name(catalogue: str, model: str) -> str:
-    return f"{catalogue}/{model}"
+    """``<catalogue>/<model>``: the shared contract (``fashionrec_common.index_names``)."""
+    return names.index_name(catalogue, model)
 
 
 MAX_FILTER_KEYS = 32

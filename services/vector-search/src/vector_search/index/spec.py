@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from fashionrec_common.index_names import valid_index_name
 from vector_search.errors import InvalidArgument
 
 KINDS = ("Flat", "IVF", "HNSW", "IVF-PQ")
 METRICS = ("L2", "IP")
-_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,64}(/[A-Za-z0-9_\-.]{1,64}){0,2}$")
 # Build parameters each kind accepts; values are ints given as strings in the proto.
 _PARAMS = {
     "Flat": set(),
@@ -33,7 +32,7 @@ class IndexSpec:
     params: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> IndexSpec:
-        if not _NAME.match(self.name) or ".." in self.name:
+        if not valid_index_name(self.name):
             raise InvalidArgument(f"bad index name {self.name!r}: use <catalogue>/<model>")
         if not 1 <= self.dimension <= 65_536:
             raise InvalidArgument("dimension must be in 1..65536")

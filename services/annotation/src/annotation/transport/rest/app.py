@@ -77,6 +77,15 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
     app.state.readiness = readiness
     app.state.votes_total = metrics.votes_total
 
+    _install_error_handlers(app)
+    _install_routes(app, metrics)
+    log.info("annotation app ready", extra={"database": engine.url.render_as_string()})
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Domain errors and a down database answer in the shared error shape and count failed votes."""
+
     @app.exception_handler(errors.AnnotationError)
     async def _domain_error(request: Request, exc: errors.AnnotationError) -> JSONResponse:
         status = STATUS.get(type(exc), 400)
@@ -97,6 +106,10 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
 
     api_errors.install(app)  # validation, unknown routes, the unexpected: the same shape
     api_errors.document(app)
+
+
+def _install_routes(app: FastAPI, metrics: AnnotationMetrics) -> None:
+    """The API and page routers, the static assets and /metrics, in the order they match."""
     app.include_router(routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
@@ -106,6 +119,3 @@ def create_app(settings: AnnotationSettings) -> FastAPI:
     def _metrics() -> Response:
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
-
-    log.info("annotation app ready", extra={"database": engine.url.render_as_string()})
-    return app

@@ -111,11 +111,7 @@ class ModelManager:
     def get(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable for a ModelSpec, with TF Serving's errors for unknown ones."""
         model = self._models.get(name)
-        if label:
-            labels = model.config.version_labels if model else {}
-            if label not in labels:
-                raise invalid(f"Unrecognized servable version label: {label}")
-            version = labels[label]
+        version = _labelled(model, version, label)
         if model is None or not model.servables:
             raise servable_not_found(name, version)
         if version is None:
@@ -129,11 +125,7 @@ class ModelManager:
     ) -> list[tuple[int, VersionStatus]]:
         """Versions and states for GetModelStatus, with TF Serving's NotFound wording."""
         model = self._models.get(name)
-        if label:
-            labels = model.config.version_labels if model else {}
-            if label not in labels:
-                raise invalid(f"Unrecognized servable version label: {label}")
-            version = labels[label]
+        version = _labelled(model, version, label)
         if version is not None:
             if model is None or version not in model.status:
                 raise not_found(f"Could not find version {version} of model {name}")
@@ -220,3 +212,13 @@ class ModelManager:
                 await self.sync()
             except Exception:  # noqa: BLE001 - keep polling whatever happened
                 log.exception("model repository poll failed")
+
+
+def _labelled(model: _Model | None, version: int | None, label: str | None) -> int | None:
+    """The version a ModelSpec's label names (TF Serving's wording when it names none)."""
+    if not label:
+        return version
+    labels = model.config.version_labels if model else {}
+    if label not in labels:
+        raise invalid(f"Unrecognized servable version label: {label}")
+    return labels[label]

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from embedder.baselines.registry import build_extractor, spec
+from embedder.baselines.registry import BaselineSpec, build_extractor, spec
 from embedder.data.catalog import LABELS_FILE, load_catalog, read_split
 from embedder.data.images import load_image
 from embedder.errors import CatalogError, ImageError
@@ -167,6 +167,48 @@ def train_head(
     return head, stats
 
 
+def _metadata(
+    s: BaselineSpec,
+    names: list[str],
+    kept_categories: list[str],
+    n_files: int,
+    epochs: int,
+    learning_rate: float,
+    seed: int,
+    split_from: str | Path,
+    stats: dict[str, Any],
+) -> dict[str, Any]:
+    """``assets.extra/embedder.json`` of a fine-tuned baseline: what was trained, on what."""
+    counts = Counter(kept_categories)
+    return {
+        "baseline": True,
+        "fine_tuned": True,
+        "base_model": s.name,
+        "preprocessing": s.preprocessing,
+        "source": s.source,
+        "head": {
+            "target": TARGET,
+            "categories": names,
+            "category_counts": dict(sorted(counts.items())),
+            "epochs": epochs,
+            "n_images": len(kept_categories),
+            "skipped_images": n_files - len(kept_categories),
+            "dropout": DROPOUT,
+            "dense_units": DENSE_UNITS,
+            "activation": ACTIVATION,
+            "embedding_layer": DENSE_LAYER,
+            "backbone": "frozen",
+            "optimizer": "adam",
+            "learning_rate": learning_rate,
+            "batch_size": HEAD_BATCH,
+            "class_balanced_weights": True,
+            "seed": seed,
+            "split": str(Path(split_from).resolve()),
+            **stats,
+        },
+    }
+
+
 def finetune(
     name: str,
     *,
@@ -209,50 +251,18 @@ def finetune(
     )
     logger.info(
         "%s head: train accuracy %.4f (balanced %.4f) on %d images, %d dead ft_dense units",
-        name,
-        stats["train_accuracy"],
-        stats["train_balanced_accuracy"],
-        len(kept),
+        name, stats["train_accuracy"], stats["train_balanced_accuracy"], len(kept),
         stats["dead_units"],
-    )
+    )  # fmt: skip
     inputs = keras.Input((size, size, 3), dtype="float32", name="rgb_0_255")
     embedding = head.get_layer(DENSE_LAYER)(extractor(inputs, training=False))
     model = keras.Model(inputs, embedding, name=f"{name}{SUFFIX}")
-    counts = Counter(categories[i] for i in kept)
-    meta: dict[str, Any] = {
-        "baseline": True,
-        "fine_tuned": True,
-        "base_model": name,
-        "preprocessing": s.preprocessing,
-        "source": s.source,
-        "head": {
-            "target": TARGET,
-            "categories": names,
-            "category_counts": dict(sorted(counts.items())),
-            "epochs": epochs,
-            "n_images": len(kept),
-            "skipped_images": len(files) - len(kept),
-            "dropout": DROPOUT,
-            "dense_units": DENSE_UNITS,
-            "activation": ACTIVATION,
-            "embedding_layer": DENSE_LAYER,
-            "backbone": "frozen",
-            "optimizer": "adam",
-            "learning_rate": learning_rate,
-            "batch_size": HEAD_BATCH,
-            "class_balanced_weights": True,
-            "seed": seed,
-            "split": str(Path(split_from).resolve()),
-            **stats,
-        },
-    }
+    meta = _metadata(
+        s, names, [categories[i] for i in kept], len(files), epochs, learning_rate, seed,
+        split_from, stats,
+    )  # fmt: skip
     target = export_model(
-        model,
-        input_size=size,
-        model_base=model_base,
-        name=f"{name}{SUFFIX}",
-        version=version,
-        warmup=warmup,
-        metadata=meta,
-    )
+        model, input_size=size, model_base=model_base, name=f"{name}{SUFFIX}", version=version,
+        warmup=warmup, metadata=meta,
+    )  # fmt: skip
     return FinetuneResult(target, meta)

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from embedder.errors import EmbedderError
 
@@ -125,6 +126,46 @@ def machine() -> dict[str, str]:
     }
 
 
+def _config(args: argparse.Namespace, models: list[str], bases: list[Path]) -> Any:
+    from embedder.evaluation import runner
+
+    return runner.EvalConfig(
+        catalog=Path(args.catalog),
+        model_bases=bases,
+        models=models,
+        split=_opt(args.split_from),
+        cache_dir=_opt(args.cache_dir),
+        batch_size=args.batch_size,
+        resamples=args.resamples,
+        seed=args.seed,
+        latency=not args.no_latency,
+        latency_samples=args.latency_samples,
+        progress=not args.no_progress,
+        route_against=_opt(args.route_against) if args.split_from.lower() == "none" else None,
+    )
+
+
+def _run_unseen(args: argparse.Namespace, cfg: Any) -> dict[str, dict]:
+    """Each ``--unseen`` catalogue as a whole, every image a query, routed across ``cfg``'s."""
+    from embedder.data.catalog import load_catalog
+    from embedder.evaluation import runner
+
+    unseen: dict[str, dict] = {}
+    for folder in _unseen(args.unseen):
+        logger.info(
+            "unseen catalogue %s (every image a query, routed across %s)", folder, cfg.catalog
+        )
+        changes = {"catalog": folder, "split": None, "route_against": cfg.catalog}
+        other = runner.EvalConfig(**{**vars(cfg), **changes, "latency": False})
+        found = runner.run(load_catalog(folder), other)
+        other_prep = found.pop("_prep")
+        found.pop("_vectors")
+        found["catalog"] = _portable(folder)
+        found["query_sets"] = {k: v[2] for k, v in other_prep.query_sets.items()}
+        unseen[folder.name] = found
+    return unseen
+
+
 def evaluate_cli(args: argparse.Namespace, argv: list[str]) -> dict:
     from embedder.data.catalog import load_catalog
     from embedder.evaluation import runner, variants
@@ -141,43 +182,11 @@ def evaluate_cli(args: argparse.Namespace, argv: list[str]) -> dict:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
     else:
         models = [d.name for d in model_dirs(model_base)] + extra
-    cfg = runner.EvalConfig(
-        catalog=Path(args.catalog),
-        model_bases=[model_base, variants_base],
-        models=models,
-        split=_opt(args.split_from),
-        cache_dir=_opt(args.cache_dir),
-        batch_size=args.batch_size,
-        resamples=args.resamples,
-        seed=args.seed,
-        latency=not args.no_latency,
-        latency_samples=args.latency_samples,
-        progress=not args.no_progress,
-        route_against=_opt(args.route_against) if args.split_from.lower() == "none" else None,
-    )
+    cfg = _config(args, models, [model_base, variants_base])
     catalog = load_catalog(cfg.catalog)
     result = runner.run(catalog, cfg)
     vectors, prep = result.pop("_vectors"), result.pop("_prep")
-    unseen: dict[str, dict] = {}
-    for folder in _unseen(args.unseen):
-        logger.info(
-            "unseen catalogue %s (every image a query, routed across %s)", folder, cfg.catalog
-        )
-        other = runner.EvalConfig(
-            **{
-                **vars(cfg),
-                "catalog": folder,
-                "split": None,
-                "route_against": cfg.catalog,
-                "latency": False,
-            }
-        )
-        found = runner.run(load_catalog(folder), other)
-        other_prep = found.pop("_prep")
-        found.pop("_vectors")
-        found["catalog"] = _portable(folder)
-        found["query_sets"] = {k: v[2] for k, v in other_prep.query_sets.items()}
-        unseen[folder.name] = found
+    unseen = _run_unseen(args, cfg)
     payload = {
         "command": "python -m embedder eval " + shlex.join(argv),
         "catalog": _portable(cfg.catalog),

@@ -249,11 +249,42 @@ def verdict(payload: dict[str, Any], set_name: str) -> list[str]:
     return [" ".join(lines), ""]
 
 
+def _appendix(payload: dict[str, Any], figures_rel: str) -> list[str]:
+    """Result grids, training losses and how to reproduce (with the machine it ran on)."""
+    models, m = payload["models"], payload["machine"]
+    out = [
+        "## Result grids (fixed queries; green = same class, red = other)",
+        "",
+    ]
+    for q in payload.get("grid_queries", []):
+        out.append(f"- `{q}`")
+    out.append("")
+    for name in models:
+        out += [f"`{name}`:", "", f"![{name}]({figures_rel}/grid_{name}.png)", ""]
+    out += [
+        "## Training losses (cf. Fig. 8.4)",
+        "",
+        f"![losses]({figures_rel}/loss_curves.png)",
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        "make eval   # = " + payload["command"],
+        "```",
+        "",
+        f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['platform']}; Python {m['python']}, "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, faiss {m['faiss']}. "
+        f"Wall time of this run: {payload.get('wall_seconds', 0):.0f} s "
+        "(embeddings cached under var/eval/cache are reused).",
+        "",
+    ]
+    return out
+
+
 def render(payload: dict[str, Any], figures_rel: str = "figures") -> str:
     models = payload["models"]
     sets = list(payload["query_sets"])
     main = "test" if "test" in sets else sets[0]
-    m = payload["machine"]
     out = [INTRO, *acceptance(payload), "## Verdict (generated from the numbers below)", ""]
     out += verdict(payload, main)
     if "test_unseen_titles" in sets:
@@ -288,29 +319,6 @@ def render(payload: dict[str, Any], figures_rel: str = "figures") -> str:
                 ),
             ),
         ),
-        "## Result grids (fixed queries; green = same class, red = other)",
-        "",
     ]
-    for q in payload.get("grid_queries", []):
-        out.append(f"- `{q}`")
-    out.append("")
-    for name in models:
-        out += [f"`{name}`:", "", f"![{name}]({figures_rel}/grid_{name}.png)", ""]
-    out += [
-        "## Training losses (cf. Fig. 8.4)",
-        "",
-        f"![losses]({figures_rel}/loss_curves.png)",
-        "",
-        "## Reproduce",
-        "",
-        "```",
-        "make eval   # = " + payload["command"],
-        "```",
-        "",
-        f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['platform']}; Python {m['python']}, "
-        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, faiss {m['faiss']}. "
-        f"Wall time of this run: {payload.get('wall_seconds', 0):.0f} s "
-        "(embeddings cached under var/eval/cache are reused).",
-        "",
-    ]
+    out += _appendix(payload, figures_rel)
     return "\n".join(out)

@@ -18,12 +18,6 @@ from tqdm import tqdm
 logger = logging.getLogger(__name__)
 
 
-def latest_version(model_base: Path, name: str) -> Path | None:
-    found = (model_base / name).glob("*")
-    versions = [int(p.name) for p in found if p.is_dir() and p.name.isdigit()]
-    return model_base / name / str(max(versions)) if versions else None
-
-
 def catalogue_digest(files: list[Path]) -> str:
     digest = hashlib.sha1()
     for path in files:

@@ -9,21 +9,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from embedder.data.images import load_image
-
-
-def _pyplot():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from embedder.plots import pyplot
 
 
 def precision_chart(results: dict[str, Any], set_name: str, out: Path) -> None:
     rows = [(name, r["sets"][set_name]) for name, r in results.items() if set_name in r["sets"]]
     rows.sort(key=lambda x: x[1]["p@5"])
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
     means = [r["p@5"] for _, r in rows]
     err = np.array([[r["p@5"] - r["p@5_ci95"][0], r["p@5_ci95"][1] - r["p@5"]] for _, r in rows])
@@ -45,7 +37,7 @@ def precision_chart(results: dict[str, Any], set_name: str, out: Path) -> None:
 def latency_chart(results: dict[str, Any], out: Path) -> None:
     rows = [(n, r["latency"]) for n, r in results.items() if "latency" in r]
     rows.sort(key=lambda x: x[1]["batch1_p50_ms"])
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
     p50 = [lat["batch1_p50_ms"] for _, lat in rows]
     p95 = [lat["batch1_p95_ms"] - lat["batch1_p50_ms"] for _, lat in rows]

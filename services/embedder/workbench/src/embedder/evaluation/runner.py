@@ -14,6 +14,7 @@ from embedder.data.images import load_image
 from embedder.errors import ImageError, RunError
 from embedder.evaluation import embed as emb
 from embedder.evaluation import metrics
+from embedder.repository import latest_version
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +103,9 @@ def prepare(catalog: Catalog, split_path: Path | None, seed: int) -> Prepared:
 
 def resolve(bases: list[Path], name: str) -> Path | None:
     for base in bases:
-        found = emb.latest_version(base, name)
+        found = latest_version(base / name)
         if found is not None:
-            return found
+            return base / name / str(found)
     return None
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from fashionrec_common.index_names import PART
 from gateway.config import GatewaySettings
 
-MODEL = r"[A-Za-z0-9_.-]{1,64}"
+MODEL = PART
 COMPARE_MODELS: dict[str, Any] = {
     "type": "array",
     "items": {"type": "string", "pattern": f"^{MODEL}$"},

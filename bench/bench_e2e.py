@@ -1,0 +1,271 @@
+"""End to end: ``POST /v1/search`` through the gateway vs the same embed + search called directly.
+
+The system comes from its one description (fashionrec_testing.system): our embedder server with
+a real exported InfoGAN-family head (random weights, ``pool5-pca`` fitted on Myntra TRAIN, 384-d:
+the default head's shape and cost), vector-search and the gateway (Redis cache on). The index
+``shoes/infogan`` is filled with real vectors of Myntra shoe photos grown to ``--items`` with
+noise (as issue 17 measured), written straight through vector-search's gRPC so that 1M items
+take minutes, not hours of embedding. Queries are distinct JPEGs of another shop (the Berg
+set): every request is a cache miss (checked on the gateway's cache counter).
+
+Per index kind and concurrency, interleaved rounds of the two paths:
+
+* ``gateway``: ``POST /v1/search`` (JSON, ``image_b64``, ``catalogue=shoes``, k=10); its
+  Server-Timing gives the stage breakdown (embed, search, total).
+* ``direct``: embedder REST ``:predict`` then vector-search gRPC ``Search`` from the client.
+
+    .venv/bin/python bench/bench_e2e.py --items 100000 --kinds Flat,HNSW --concurrency 1,4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+
+from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
+from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
+from fashionrec_common.grpc_auth import bearer_metadata
+from fashionrec_testing.supervisor import Supervisor
+from fashionrec_testing.system import LocalSystem
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gateway import cache_hits  # noqa: E402  (same counter, one definition)
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+MYNTRA = SHARED / "fashion-product-images-small"
+BERG = SHARED / "berg-shopping-shoes-bags"
+INDEX = "shoes/infogan"
+SPLIT = """
+import sys
+from embedder.data.catalog import load_catalog, stratified_split, write_split
+cat = load_catalog(sys.argv[1])
+from pathlib import Path
+write_split(Path(sys.argv[2]), stratified_split(cat.items, test_fraction=0.2, seed=0), seed=0,
+            test_fraction=0.2, catalog=cat.root)
+"""
+KIND_PARAMS = {"Flat": {}, "HNSW": {"M": "32", "ef_construction": "200", "ef_search": "64"}}
+
+
+@dataclass
+class Timings:
+    seconds: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    errors: int = 0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+def shoe_photos(folder: Path, limit: int) -> list[Path]:
+    import csv
+
+    with (folder / "labels.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh) if r["category"] == "shoes"]
+    return [folder / r["path"] for r in rows[:limit]]
+
+
+def embed_rest(client: httpx.Client, url: str, files: list[Path]) -> np.ndarray:
+    out = []
+    for start in range(0, len(files), 32):
+        chunk = files[start : start + 32]
+        instances = [{"b64": base64.b64encode(f.read_bytes()).decode()} for f in chunk]
+        reply = client.post(f"{url}/v1/models/infogan:predict", json={"instances": instances})
+        reply.raise_for_status()
+        out += reply.json()["predictions"]
+    return np.asarray(out, dtype=np.float32)
+
+
+def grown(
+    base: np.ndarray, n: int, sigma: float, seed: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Batches of ``n`` unit vectors: real vectors plus Gaussian noise (``sigma`` per unit norm)."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, 2000):
+        ids = np.arange(start, min(start + 2000, n))
+        x = base[ids % len(base)] + rng.normal(
+            0, sigma / np.sqrt(base.shape[1]), (len(ids), base.shape[1])
+        )
+        yield start, (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def fill(system: LocalSystem, kind: str, base: np.ndarray, n: int) -> float:
+    """Create ``shoes/infogan`` as ``kind`` and upsert ``n`` items with catalogue-like metadata."""
+    auth = bearer_metadata(system.vector_search_token)
+    opts = [("grpc.max_send_message_length", 64 << 20)]
+    with grpc.insecure_channel(system.address("vector-search"), options=opts) as channel:
+        stub = pb_grpc.VectorSearchStub(channel)
+        spec = pb.IndexSpec(name=INDEX, dimension=base.shape[1], metric=pb.METRIC_INNER_PRODUCT,
+                            kind=kind, params=KIND_PARAMS[kind])  # fmt: skip
+        stub.CreateIndex(pb.CreateIndexRequest(spec=spec), metadata=auth)
+        started = time.perf_counter()
+        for start, x in grown(base, n, sigma=0.35):
+            items = [
+                pb.Item(id=f"p{start + i}", vector=v.tolist(),
+                        metadata={"class": "heels", "title": f"Product {start + i}"})
+                for i, v in enumerate(x)
+            ]  # fmt: skip
+            stub.Upsert(pb.UpsertRequest(index=INDEX, items=items), timeout=900, metadata=auth)
+            print(f"\r  filled {start + len(x):,} / {n:,}", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        return time.perf_counter() - started
+
+
+async def gateway_path(client: httpx.AsyncClient, data: bytes, out: Timings) -> None:
+    body = {"image_b64": base64.b64encode(data).decode(), "catalogue": "shoes", "k": 10}
+    started = time.perf_counter()
+    reply = await client.post("/v1/search", json=body)
+    elapsed = time.perf_counter() - started
+    if reply.status_code != 200:
+        out.errors += 1
+        return
+    out.seconds.append(elapsed)
+    for part in reply.headers.get("server-timing", "").split(","):
+        if ";dur=" in part:
+            name, dur = part.split(";dur=")
+            out.stages.setdefault(name.strip(), []).append(float(dur) / 1000)
+
+
+async def direct_path(http: httpx.AsyncClient, stub, auth, data: bytes, out: Timings) -> None:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    body = {"instances": [{"b64": base64.b64encode(data).decode()}]}
+    reply = await http.post("/v1/models/infogan:predict", json=body)
+    if reply.status_code != 200:
+        out.errors += 1
+        return
+    vector = reply.json()["predictions"][0]
+    query = pb.Query(vector=pb.Vector(values=vector))
+    await stub.Search(pb.SearchRequest(index=INDEX, query=query, k=10), metadata=auth, timeout=10)
+    out.seconds.append(time.perf_counter() - started)
+
+
+async def run_round(system: LocalSystem, path: str, uploads: list[bytes], conc: int) -> Timings:
+    out = Timings()
+    queue = list(uploads)
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    auth = bearer_metadata(system.vector_search_token)
+    async with (
+        httpx.AsyncClient(base_url=system.url("gateway"), timeout=60, limits=limits) as gw,
+        httpx.AsyncClient(base_url=system.url("embedder"), timeout=60, limits=limits) as emb,
+        grpc.aio.insecure_channel(system.address("vector-search")) as channel,
+    ):
+        stub = pb_grpc.VectorSearchStub(channel)
+
+        async def worker() -> None:
+            while queue:
+                data = queue.pop()
+                if path == "gateway":
+                    await gateway_path(gw, data, out)
+                else:
+                    await direct_path(emb, stub, auth, data, out)
+
+        await asyncio.gather(*(worker() for _ in range(conc)))
+    return out
+
+
+@contextmanager
+def system_up(work: Path, args: argparse.Namespace) -> Iterator[LocalSystem]:
+    system = LocalSystem.on_free_ports(
+        models=work / "models", catalog=MYNTRA, state=work / "state",
+        tuning={"gateway": {"GATEWAY_RATE_LIMIT_PER_MINUTE": "0", "GATEWAY_LOG_LEVEL": "WARNING",
+                            "GATEWAY_CACHE_PREFIX": f"bench-e2e:{os.getpid()}:",
+                            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")}},
+    )  # fmt: skip
+    split = work / "split.json"
+    subprocess_run([PY, "-c", SPLIT, str(MYNTRA), str(split)])
+    subprocess_run([PY, "-m", "embedder", "export", "--random", "--head", "pool5-pca",
+                    "--image-size", "64", "--catalog", str(MYNTRA), "--split-from", str(split),
+                    "--model-base", str(system.models), "--name", "infogan"])  # fmt: skip
+    with Supervisor(out=(work / "children.log").open("w"), colour=False, grace_s=600) as sup:
+        system.start_all(sup, ["embedder", "vector-search", "gateway"])
+        yield system
+
+
+def subprocess_run(cmd: list[str]) -> None:
+    import subprocess
+
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def measure(system: LocalSystem, uploads: list[bytes], args: argparse.Namespace) -> list[str]:
+    """Interleaved rounds of both paths per concurrency; one table row per (path, conc.)."""
+    rows = []
+    per_round = len(uploads) // (2 * args.rounds * len(args.concurrency))
+    chunks = iter(uploads[i : i + per_round] for i in range(0, len(uploads), per_round))
+    for conc in args.concurrency:
+        results = {"gateway": Timings(), "direct": Timings()}
+        hits = cache_hits(system.url("gateway"))
+        for _ in range(args.rounds):
+            for path in ("gateway", "direct"):
+                got = asyncio.run(run_round(system, path, next(chunks), conc))
+                results[path].seconds += got.seconds
+                results[path].errors += got.errors
+                for name, vals in got.stages.items():
+                    results[path].stages.setdefault(name, []).extend(vals)
+        new_hits = cache_hits(system.url("gateway")) - hits
+        for path, r in results.items():
+            stages = " / ".join(f"{n} {pct(v, 0.5):.1f}" for n, v in sorted(r.stages.items()))
+            note = f"{r.errors} errors" if r.errors else ""
+            if path == "gateway" and new_hits:
+                note += f" {new_hits:.0f} cache hits"
+            p50, p99 = pct(r.seconds, 0.5), pct(r.seconds, 0.99)
+            rows.append(
+                f"| {path} | {conc} | {p50:.1f} | {p99:.1f} | {len(r.seconds)} "
+                f"| {stages or '-'} | {note} |"
+            )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--kinds", default="Flat,HNSW", help="comma list of Flat, HNSW")
+    parser.add_argument("--concurrency", default="1,4", help="comma list")
+    parser.add_argument("--queries", type=int, default=1600, help="distinct Berg uploads in all")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per path")
+    parser.add_argument("--base", type=int, default=3000, help="real Myntra shoe vectors to grow")
+    args = parser.parse_args()
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if not (MYNTRA / "labels.csv").is_file() or not (BERG / "labels.csv").is_file():
+        raise SystemExit(f"needs {MYNTRA} and {BERG} (the shared catalogues)")
+    uploads = [p.read_bytes() for p in shoe_photos(BERG, args.queries)]
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs", flush=True)
+    for kind in args.kinds.split(","):
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp,
+            system_up(Path(tmp), args) as system,
+        ):
+            with httpx.Client(timeout=120) as client:
+                base = embed_rest(client, system.url("embedder"), shoe_photos(MYNTRA, args.base))
+            fill_s = fill(system, kind, base, args.items)
+            rate = args.items / fill_s
+            print(f"\n### {kind}, {args.items:,} items x {base.shape[1]}-d "
+                  f"(filled in {fill_s:.0f} s, {rate:,.0f} items/s)\n", flush=True)  # fmt: skip
+            print("| path | conc. | p50 ms | p99 ms | n | gateway stages p50 ms | notes |")
+            print("|---|---|---|---|---|---|---|")
+            for row in measure(system, uploads, args):
+                print(row, flush=True)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
