@@ -35,7 +35,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps")
     t.add_argument("--sample-every", type=int, default=200, help="steps between sample grids")
     t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    t.add_argument("--dropout", type=float, default=0.5, help="D's dropout (Table 8.1: 0.5)")
+    t.add_argument(
+        "--dropout",
+        type=float,
+        default=0.1,
+        help="D's dropout (Table 8.1: 0.5)",
+    )
     _self_supervision(t)
     t.add_argument("--d-learning-rate", type=float, default=None, help="default: --learning-rate")
     t.add_argument(
@@ -59,8 +64,8 @@ def _self_supervision(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--rotation-weight",
         type=float,
-        default=0.0,
-        help="SS-GAN: D predicts the rotation (0/90/180/270) of real images; 0 = off",
+        default=1.0,
+        help="SS-GAN: D predicts the rotation (0/90/180/270) of real images; 0 = the paper's",
     )
     t.add_argument("--diff-augment", action="store_true", help="augment D's real/fake inputs")
     t.add_argument("--min-crop-scale", type=float, default=0.35, help="random resized crop")
