@@ -184,7 +184,7 @@ def system_up(work: Path, args: argparse.Namespace) -> Iterator[LocalSystem]:
     system = LocalSystem.on_free_ports(
         models=work / "models", catalog=MYNTRA, state=work / "state",
         tuning={"gateway": {"GATEWAY_RATE_LIMIT_PER_MINUTE": "0", "GATEWAY_LOG_LEVEL": "WARNING",
-                            "GATEWAY_CACHE_PREFIX": f"bench-e2e:{os.getpid()}:",
+                            "GATEWAY_CACHE_PREFIX": f"bench-e2e:{os.getpid()}:{work.name}:",
                             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")}},
     )  # fmt: skip
     split = work / "split.json"
