@@ -14,15 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from fashionrec_testing.images import image_rows
+
 REPO = Path(__file__).resolve().parents[2]
-DOCKERFILES = sorted(REPO.glob("services/*/Dockerfile")) + sorted(
-    REPO.glob("services/*/*/Dockerfile")
-)
-PYTHON_SERVICES = {
-    "gateway": "gateway",
-    "annotation": "annotation",
-    "vector-search": "vector_search",
-}
+DOCKERFILES = [REPO / "services/embedder/Dockerfile", REPO / "deploy/images/Dockerfile"]
+BUILD_VENV = REPO / "deploy" / "images" / "build-venv.sh"
+ROWS = image_rows()
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -100,6 +97,8 @@ def test_deploy_dockerfile_follows_our_rules(path: Path) -> None:
     text = path.read_text()
     assert rule_violations(text) == []
     for src in copy_sources(text):
+        if src == ".":  # the whole context: what .dockerignore lets through
+            continue
         assert (REPO / src).exists(), f"COPY source {src} does not exist"
         assert not dockerignored(src), f"COPY source {src} is excluded by .dockerignore"
 
@@ -116,20 +115,24 @@ def test_deploy_rules_reject_a_bad_dockerfile() -> None:
     assert not dockerignored("services/gateway/src/gateway/app.py")
 
 
-@pytest.mark.parametrize("service,package", sorted(PYTHON_SERVICES.items()))
-def test_deploy_python_image_builds_what_the_makefile_builds(service: str, package: str) -> None:
-    text = (REPO / "services" / service / "Dockerfile").read_text()
-    ins = instructions(text)
-    entry = json.loads(next(a for i, a in ins if i == "ENTRYPOINT"))
-    assert entry == ["python", "-m", package]
-    assert (REPO / "services" / service / "src" / package / "__init__.py").exists()
-    runs = " ".join(a for i, a in ins if i == "RUN")
+def test_deploy_python_images_are_the_services_the_makefile_builds() -> None:
+    """One row per service package of the Makefile; each module exists and runs as a script;
+    the image build generates the stubs with `make proto`'s flags and keeps the lock."""
     makefile = (REPO / "Makefile").read_text()
+    packages = makefile.split("PACKAGES := ", 1)[1].splitlines()[0].split()
+    assert sorted(f"services/{s}" for s in ROWS) == sorted(p for p in packages if "services/" in p)
+    for row in ROWS.values():
+        src = REPO / "services" / row.service / "src" / row.module
+        assert (src / "__init__.py").exists() and (src / "__main__.py").exists(), row
+        assert row.health == "none" or row.health.startswith(("http://", "grpc://")), row
+    script = BUILD_VENV.read_text()
     for flag in ("-Iproto", "--python_out=libs/common/src", "--pyi_out=libs/common/src",
                  "--grpc_python_out=libs/common/src"):  # fmt: skip
-        assert flag in runs and flag in makefile, flag
-    assert f"./libs/common ./services/{service}" in runs
+        assert flag in script and flag in makefile, flag
+    text = DOCKERFILES[1].read_text()
     assert "PIP_CONSTRAINT=/src/requirements/constraints.txt" in text
+    assert 'RUN sh deploy/images/build-venv.sh "${SERVICE}" "${REPLACE}"' in text
+    assert json.loads(next(a for i, a in instructions(text) if i == "ENTRYPOINT")) == ["service"]
 
 
 def requirement_closure(dist: str) -> set[str]:
@@ -152,14 +155,15 @@ def requirement_closure(dist: str) -> set[str]:
     return seen
 
 
-def test_deploy_embedder_server_image_is_the_server_only() -> None:
+def test_deploy_embedder_server_image_is_the_server_only(tmp_path: Path) -> None:
     """The server image installs common + the server: no workbench, no matplotlib, no tests."""
-    text = (REPO / "services" / "embedder" / "server" / "Dockerfile").read_text()
-    ins = instructions(text)
-    runs = [a for i, a in ins if i == "RUN" and "pip install ./" in a]
-    assert runs == ["/opt/venv/bin/pip install ./libs/common ./services/embedder/server"]
-    entry = json.loads(next(a for i, a in ins if i == "ENTRYPOINT"))
-    assert entry[:3] == ["python", "-m", "embedder_server"]
+    calls = build_venv(tmp_path, "embedder/server")
+    installs = [c for c in calls if c.startswith("pip install ")]
+    assert installs == [
+        "pip install grpcio-tools [PIP_CONSTRAINT=lock.txt]",  # the stub generator's venv
+        "pip install ./libs/common ./services/embedder/server [PIP_CONSTRAINT=lock.txt]",
+    ]
+    assert ROWS["embedder/server"].module == "embedder_server"
     closure = requirement_closure("fashionrec-embedder-server")
     assert "tensorflow" in closure and "fashionrec-common" in closure
     for banned in ("fashionrec-embedder", "matplotlib", "fashionrec-testing", "faiss-cpu"):
@@ -190,39 +194,56 @@ def test_deploy_hadolint_rejects_a_bad_dockerfile(tmp_path: Path) -> None:
     assert "DL3007" in proc.stdout  # "Using latest is prone to errors"
 
 
-def faiss_swap(tmp_path: Path, package: str | None) -> list[str]:
-    """Run the vector-search builder's FAISS step with a recording pip/python; the calls."""
-    text = (REPO / "services" / "vector-search" / "Dockerfile").read_text()
-    builder = instructions(text.split("AS runtime")[0])
-    default = next(a for i, a in builder if i == "ARG" and a.startswith("FAISS_PACKAGE="))
-    step = next(a for i, a in builder if i == "RUN" and "FAISS_PACKAGE" in a)
-    log = tmp_path / "calls.log"
+RECORDER = """#!/bin/sh
+echo "$(basename "$0") $* [PIP_CONSTRAINT=${PIP_CONSTRAINT:-}]" >> "$LOG"
+if [ "$1 $2" = "-m venv" ]; then
+    mkdir -p "$3/bin" && cp "$STUBS/pip" "$STUBS/python" "$3/bin/"
+fi
+"""
+
+
+def build_venv(tmp_path: Path, service: str, replace: str = "") -> list[str]:
+    """Run build-venv.sh with recording ``python``/``pip``; the calls, in order (no install)."""
+    stubs, log = tmp_path / "stubs", tmp_path / "calls.log"
+    stubs.mkdir(exist_ok=True)
     for tool in ("pip", "python"):
-        stub = tmp_path / tool
-        stub.write_text(f'#!/bin/sh\necho "{tool} $* [PIP_CONSTRAINT=$PIP_CONSTRAINT]" >> {log}\n')
-        stub.chmod(0o755)
-    script = step.replace("/opt/venv/bin/", f"{tmp_path}/")
-    value = package or default.split("=", 1)[1]
-    env = {"PATH": "/usr/bin:/bin", "FAISS_PACKAGE": value, "PIP_CONSTRAINT": "lock.txt"}
-    subprocess.run(["sh", "-ec", script], env=env, check=True, timeout=30)
-    return log.read_text().splitlines() if log.exists() else []
+        (stubs / tool).write_text(RECORDER)
+        (stubs / tool).chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "LOG": str(log), "STUBS": str(stubs),
+           "PIP_CONSTRAINT": "lock.txt", "VENV": str(tmp_path / "venv"),
+           "TOOLS": str(tmp_path / "protoc")}  # fmt: skip
+    log.unlink(missing_ok=True)
+    subprocess.run(["sh", str(BUILD_VENV), service, replace], env=env, check=True, timeout=30)
+    return [line.replace(f"{tmp_path}/", "") for line in log.read_text().splitlines()]
+
+
+def test_deploy_build_venv_writes_the_row_s_program_and_health_check(tmp_path: Path) -> None:
+    calls = build_venv(tmp_path, "vector-search")
+    assert calls[-1] == "python -c import vector_search [PIP_CONSTRAINT=lock.txt]"
+    service = (tmp_path / "venv" / "bin" / "service").read_text()
+    assert "set -- --port 50051 --data-dir /data --metrics-port 9102" in service
+    assert 'exec python -m vector_search "$@"' in service
+    health = (tmp_path / "venv" / "bin" / "service-healthcheck").read_text()
+    assert "python -m fashionrec_common.probe grpc://127.0.0.1:50051" in health
+    bad = subprocess.run(["sh", str(BUILD_VENV), "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown SERVICE 'nope'" in bad.stderr
 
 
 def test_deploy_vector_search_image_swaps_in_faiss_gpu_only_when_asked(tmp_path: Path) -> None:
-    """Default build: faiss-cpu from the lock, untouched. FAISS_PACKAGE=faiss-gpu-cu12==V:
+    """Default build: faiss-cpu from the lock, untouched. REPLACE=faiss-cpu=faiss-gpu-cu12==V:
     faiss-cpu out first (both install the module faiss), the pinned GPU wheel in (not
-    constrained by the CPU lock), then an import that needs the GPU build."""
+    constrained by the CPU lock), then the service must still import."""
     deps = (REPO / "services" / "vector-search" / "pyproject.toml").read_text()
-    assert '"faiss-cpu"' in deps, "the default FAISS_PACKAGE is the package's own dependency"
-    assert faiss_swap(tmp_path, None) == []
+    assert '"faiss-cpu"' in deps, "the package's own dependency is the CPU build"
+    assert not any("uninstall" in c for c in build_venv(tmp_path, "vector-search"))
     gpu = "faiss-gpu-cu12==1.14.1.post1"
-    calls = faiss_swap(tmp_path, gpu)
-    assert calls[0].startswith("pip uninstall -y faiss-cpu")
-    assert calls[1] == f"pip install {gpu} [PIP_CONSTRAINT=]"
-    assert "StandardGpuResources" in calls[2] and len(calls) == 3
+    calls = build_venv(tmp_path, "vector-search", f"faiss-cpu={gpu}")
+    at = calls.index("pip uninstall -y faiss-cpu [PIP_CONSTRAINT=lock.txt]")
+    assert calls[at + 1] == f"pip install {gpu} [PIP_CONSTRAINT=]"
+    assert calls[at + 2].startswith("python -c import vector_search")
     # The documented GPU build is the image prod-gpu runs.
-    text = (REPO / "services" / "vector-search" / "Dockerfile").read_text()
-    assert f"--build-arg FAISS_PACKAGE={gpu}" in text
+    text = DOCKERFILES[1].read_text()
+    assert f"--build-arg REPLACE=faiss-cpu={gpu}" in text
     assert "fashionrec/vector-search:0.1.0-gpu" in text
     prod = (REPO / "deploy" / "k8s" / "overlays" / "prod-gpu" / "kustomization.yaml").read_text()
     assert "newTag: 0.1.0-gpu" in prod

@@ -1,15 +1,17 @@
 """Each Python service image's install, replayed without a container engine.
 
-The builder stage's RUN lines run as written, with /opt and /src mapped into a temporary
-folder that holds what the stage COPYs (filtered by .dockerignore). The venv they create is
+The builder stage of deploy/images/Dockerfile runs as written for the service's SERVICE build
+argument, with /opt and /src mapped into a temporary folder that holds the build context
+(what .dockerignore lets through). The venv they create is
 a plain one (no system site-packages), so it holds exactly what the image installs. Then,
 with the sources deleted as in the runtime stage, the image's ENTRYPOINT runs with --help and
 every module of the service imports: a dependency that the image does not install fails here.
 
 Differences from a real build, on purpose: pip may use its cache (the Dockerfiles set
 PIP_NO_CACHE_DIR to keep layers small), and `python` is this machine's Python 3.11 rather
-than the image's. The TensorFlow Serving image installs no Python, and the trainer image
-(services/embedder/workbench/Dockerfile, TensorFlow of about 600 MB) is left to `make demo`'s venv.
+than the image's. The TensorFlow Serving image installs no Python, and the two TensorFlow
+images (SERVICE=embedder/server and embedder/workbench, about 600 MB each) are left to
+`make demo`'s venv.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from pathlib import Path
 
 import pytest
 
+from fashionrec_testing.images import ImageRow, image_rows
+
 REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "deploy" / "images" / "Dockerfile"
+REPLAYED = ["annotation", "gateway", "vector-search"]  # the images without TensorFlow
 PYTHON = Path(getattr(sys, "_base_executable", sys.executable))  # not the workspace venv's
 ABSOLUTE = re.compile(r"(?<![\w./-])/(opt|src)(?=/|\b)")
 
@@ -88,13 +94,10 @@ def stages(text: str) -> dict[str, Stage]:
     return found
 
 
-def python_images() -> list[Path]:
-    images = []
-    for path in sorted(REPO.glob("services/*/Dockerfile")):
-        last = list(stages(path.read_text()).values())[-1]
-        if last.entrypoint[:1] == ["python"]:
-            images.append(path)
-    return images
+def context_roots() -> list[str]:
+    """.dockerignore's allow-list (it starts by excluding everything): the context's roots."""
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    return [line.strip()[1:].rstrip("/") for line in lines if line.strip().startswith("!")]
 
 
 def ignore_rules() -> tuple[list[str], list[str]]:
@@ -121,6 +124,10 @@ def copy_context(source: str, dest: Path) -> None:
             e for e in entries if any(fnmatch.fnmatch(e, n) for n in names) or str(rel / e) in paths
         }
 
+    if source == ".":  # the whole context
+        for root in context_roots():
+            copy_context(root, dest / root)
+        return
     src = REPO / source
     if src.is_dir():
         shutil.copytree(src, dest, ignore=ignore, dirs_exist_ok=True)
@@ -141,9 +148,10 @@ def plain_env(path: str) -> dict[str, str]:
     return {"PATH": path, **{k: os.environ[k] for k in keep if k in os.environ}}
 
 
-def build(dockerfile: Path, root: Path) -> tuple[Stage, dict[str, str]]:
-    """Replay the builder stage into ``root``; returns the runtime stage and its environment."""
-    found = stages(dockerfile.read_text())
+def build(row: ImageRow, root: Path) -> tuple[Stage, dict[str, str]]:
+    """Replay the builder stage for ``row`` into ``root``; the runtime stage and environment."""
+    text = DOCKERFILE.read_text().replace("ARG SERVICE\n", f"ARG SERVICE={row.service}\n")
+    found = stages(text)
     builder, runtime = found["builder"], list(found.values())[-1]
     shim = root / "usr" / "local" / "bin"  # the base image's `python`
     shim.mkdir(parents=True)
@@ -151,6 +159,7 @@ def build(dockerfile: Path, root: Path) -> tuple[Stage, dict[str, str]]:
     system_path = f"{shim}:/usr/local/bin:/usr/bin:/bin"
     env = plain_env(system_path)
     env.update({k: mapped(v, root) for k, v in builder.env.items()})
+    env.update(VENV=f"{root}/opt/venv", TOOLS=f"{root}/opt/protoc")  # build-venv.sh's /opt
     env.pop("PIP_NO_CACHE_DIR", None)  # the one deliberate difference: reuse downloads
     workdir = Path(mapped(builder.workdir, root))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -158,6 +167,7 @@ def build(dockerfile: Path, root: Path) -> tuple[Stage, dict[str, str]]:
         if word == "COPY":
             *sources, target = [p for p in rest.split() if not p.startswith("--")]
             dest = Path(mapped(target, root)) if target.startswith("/") else workdir / target
+            dest = workdir if target == "." else dest
             for source in sources:
                 copy_context(source, dest)
             continue
@@ -174,17 +184,18 @@ def build(dockerfile: Path, root: Path) -> tuple[Stage, dict[str, str]]:
     run_env = plain_env(system_path)
     for key, value in runtime.env.items():
         run_env[key] = mapped(value, root).replace("$PATH", system_path)
+    run_env["HOME"] = str(root)
     return runtime, run_env
 
 
 def test_deploy_images_replay_parses_our_dockerfiles() -> None:
     """The parser sees what the replay relies on (cheap; runs with the unit tests)."""
-    assert [p.parent.name for p in python_images()] == ["annotation", "gateway", "vector-search"]
-    gateway = stages((REPO / "services" / "gateway" / "Dockerfile").read_text())
-    assert gateway["builder"].env["PIP_CONSTRAINT"] == "/src/requirements/constraints.txt"
-    assert ("RUN", "/opt/venv/bin/pip install ./libs/common ./services/gateway") in gateway[
-        "builder"
-    ].steps
+    assert set(REPLAYED) < set(image_rows())
+    found = stages(DOCKERFILE.read_text().replace("ARG SERVICE\n", "ARG SERVICE=gateway\n"))
+    assert found["builder"].env["PIP_CONSTRAINT"] == "/src/requirements/constraints.txt"
+    assert ("RUN", 'sh deploy/images/build-venv.sh "gateway" ""') in found["builder"].steps
+    assert found["runtime"].entrypoint == ["service"]
+    assert "deploy/images" in context_roots() and "services" in context_roots()
     assert mapped("PIP_CONSTRAINT=/src/x --python_out=libs/common/src /opt/venv", Path("/r")) == (
         "PIP_CONSTRAINT=/r/src/x --python_out=libs/common/src /r/opt/venv"
     )
@@ -192,22 +203,24 @@ def test_deploy_images_replay_parses_our_dockerfiles() -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.parametrize("dockerfile", python_images(), ids=lambda p: p.parent.name)
-def test_deploy_image_installs_what_its_entry_point_imports(dockerfile: Path, tmp_path) -> None:
-    runtime, env = build(dockerfile, tmp_path / "image")
-    python, flag, package = runtime.entrypoint
-    assert (python, flag) == ("python", "-m")
+@pytest.mark.parametrize("service", REPLAYED)
+def test_deploy_image_installs_what_its_entry_point_imports(service: str, tmp_path) -> None:
+    row = image_rows()[service]
+    runtime, env = build(row, tmp_path / "image")
+    assert runtime.entrypoint == ["service"]
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     help_ = subprocess.run(
-        [*runtime.entrypoint, "--help"], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
+        ["service", "--help"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
     assert help_.returncode == 0 and "usage:" in help_.stdout, help_.stderr[-3000:]
+    health = subprocess.run(["service-healthcheck"], cwd=cwd, env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert health.returncode == 1 and f"unhealthy: {row.health}" in health.stderr  # not started
     # --help may not reach lazily imported modules (a subcommand's), so import them all.
     walk = (
         "import importlib, pkgutil, sys\n"
-        f"import {package} as p\n"
+        f"import {row.module} as p\n"
         "names = [m.name for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
         "for name in names: importlib.import_module(name)\n"
         "assert not any(s.startswith(sys.base_prefix) and 'site-packages' in s"

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from fashionrec_testing.images import image_rows
 from fashionrec_testing.system import (
     SERVICES,
     VECTOR_STORES,
@@ -40,6 +41,7 @@ COMPOSE = REPO / "deploy" / "docker-compose.yml"
 OVERLAYS = ["overlays/dev", "overlays/prod-gpu", "overlays/prod-milvus"]
 TARGETS = ["compose", *OVERLAYS]
 STORE = {"overlays/prod-milvus": "milvus"}  # the others run our FAISS service
+IMAGES = image_rows()
 
 
 def runs(target: str) -> list[Service]:
@@ -68,18 +70,16 @@ class Deployed:
     container_env: dict[str, str | None]
 
 
-def dockerfile_command(service: str, target: str | None) -> tuple[list[str], list[str]]:
-    """(ENTRYPOINT, CMD) of ``target`` (default: the last stage) in the service's Dockerfile."""
+def image_command(service: str, build: dict | None) -> tuple[list[str], list[str]]:
+    """(program, default arguments) that ``service``'s image runs: for the Python images what
+    their ``service`` wrapper execs (deploy/images/images.txt, by the SERVICE build argument,
+    or the service's own name); for TF Serving its Dockerfile's ENTRYPOINT."""
+    row = IMAGES.get((build or {}).get("args", {}).get("SERVICE", service))
+    if row is not None:
+        return row.program, list(row.args)
     text = (REPO / "services" / service / "Dockerfile").read_text().replace("\\\n", " ")
-    stages: list[tuple[str, dict[str, list[str]]]] = []
-    for line in text.splitlines():
-        word, _, rest = line.strip().partition(" ")
-        if word.upper() == "FROM":
-            stages.append((rest.split()[-1] if " AS " in rest.upper() else "", {}))
-        elif word.upper() in ("ENTRYPOINT", "CMD") and stages:
-            stages[-1][1][word.upper()] = json.loads(rest)
-    stage = next(s for name, s in stages if name == target) if target else stages[-1][1]
-    return stage.get("ENTRYPOINT", []), stage.get("CMD", [])
+    entry = [ln.split(None, 1)[1] for ln in text.splitlines() if ln.startswith("ENTRYPOINT")]
+    return json.loads(entry[-1]), []
 
 
 def compose_value(value: object) -> str | None:
@@ -109,7 +109,7 @@ def rendered(overlay: str) -> list[dict]:
 def deployed(target: str, service: str) -> Deployed:
     if target == "compose":
         svc = compose()["services"][service]
-        entry, cmd = dockerfile_command(service, svc.get("build", {}).get("target"))
+        entry, cmd = image_command(service, svc.get("build"))
         env = {k: compose_value(v) for k, v in svc.get("environment", {}).items()}
         ports = {}
         for mapping in svc.get("ports", []):
@@ -132,7 +132,7 @@ def deployed(target: str, service: str) -> Deployed:
     if "command" in c:
         argv = c["command"] + c.get("args", [])
     else:
-        entry, cmd = dockerfile_command(service, None)
+        entry, cmd = image_command(service, None)
         argv = entry + c.get("args", cmd)
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     probes = [c[p] for p in ("readinessProbe", "startupProbe") if p in c]

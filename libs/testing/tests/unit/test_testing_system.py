@@ -2,15 +2,14 @@
 
 import threading
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 
+from fashionrec_testing.health import grpc_health_server
 from fashionrec_testing.system import BY_NAME, SERVICES, LocalSystem, default_ports
 
 
@@ -74,13 +73,8 @@ def test_milvus_store_drops_vector_search_and_points_the_gateway_at_a_lite_file(
 
 @pytest.fixture
 def health_server() -> Iterator[tuple[int, health.HealthServicer]]:
-    server = grpc.server(futures.ThreadPoolExecutor(2))
-    servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield port, servicer
-    server.stop(None)
+    with grpc_health_server() as served:
+        yield served
 
 
 def test_grpc_services_are_ready_only_when_serving(
