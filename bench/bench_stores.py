@@ -40,9 +40,10 @@ from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
 from fashionrec_common.grpc_auth import bearer_metadata
 from fashionrec_testing.supervisor import Child, Supervisor
 from fashionrec_testing.system import LocalSystem
-from gateway.adapters.milvus_store import MilvusIndexParams, MilvusStore
+from gateway.adapters.milvus_store import HnswParams, IvfFlatParams, MilvusStore
+from gateway.adapters.resilience import CallPolicy
 from gateway.adapters.vector_search import VectorSearchClient
-from gateway.domain.types import StoredItem
+from gateway.domain.types import StoredItem, VectorQuery
 
 log = logging.getLogger("bench_stores")
 INDEX = "bench/stores"
@@ -168,14 +169,16 @@ async def faiss_service(
                 metadata=bearer_metadata(system.vector_search_token),
             )
         client = VectorSearchClient(
-            system.address("vector-search"), timeout_s=300, token=system.vector_search_token
+            system.address("vector-search"),
+            policy=CallPolicy(timeout_s=300),
+            token=system.vector_search_token,
         )
 
         async def add(start: int, end: int) -> None:
             await client.upsert(INDEX, items(x, meta, start, end))
 
         async def search(q: np.ndarray) -> list[int]:
-            out = await client.search(INDEX, q.tolist(), args.k, {})
+            out = await client.search(INDEX, VectorQuery(q.tolist(), args.k))
             return [int(h.id) for h in out.hits]
 
         label = f"{args.service_kind} " + " ".join(f"{k}={v}" for k, v in params.items())
@@ -199,14 +202,11 @@ async def faiss_service(
 async def milvus_lite(
     args: argparse.Namespace, x: np.ndarray, meta: list[dict[str, str]], root: Path
 ) -> AsyncIterator[Store]:
-    index = MilvusIndexParams(
-        kind=args.milvus_kind,
-        m=args.m,
-        ef_construction=args.ef_construction,
-        ef=args.ef_search,
-        nlist=args.nlist,
-        nprobe=args.nprobe,
-    )
+    index: HnswParams | IvfFlatParams
+    if args.milvus_kind == "HNSW":
+        index = HnswParams(m=args.m, ef_construction=args.ef_construction, ef=args.ef_search)
+    else:
+        index = IvfFlatParams(nlist=args.nlist, nprobe=args.nprobe)
     base = own_rss_settled()
     client = MilvusStore(str(root / "milvus.db"), index=index, timeout_s=300)
     await client.ensure_index(INDEX, x.shape[1])
@@ -215,7 +215,7 @@ async def milvus_lite(
         await client.upsert(INDEX, items(x, meta, start, end))
 
     async def search(q: np.ndarray) -> list[int]:
-        out = await client.search(INDEX, q.tolist(), args.k, {})
+        out = await client.search(INDEX, VectorQuery(q.tolist(), args.k))
         return [int(h.id) for h in out.hits]
 
     params = index.build() | index.search(args.k, widen=False)["params"]

@@ -57,24 +57,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--var", type=Path, default=ROOT / "var", help="state folder (models, indexes, votes)"
     )
-    parser.add_argument(
-        "--sample",
-        type=int,
-        default=int(env("DEMO_SAMPLE", "3000")),
-        help="images in the demo catalogue, stratified by class (env DEMO_SAMPLE; 0 = all)",
-    )
-    parser.add_argument(
-        "--train-steps",
-        type=int,
-        default=int(env("DEMO_TRAIN_STEPS", "150")),
-        help="steps of the first, short InfoGAN run (env DEMO_TRAIN_STEPS)",
-    )
-    parser.add_argument(
-        "--background-epochs",
-        type=int,
-        default=int(env("DEMO_BACKGROUND_EPOCHS", "10")),
-        help="keep training in the background up to this many epochs; 0 = off",
-    )
+    # The sizes of the demo, each with its default from the environment as DEMO_<OPTION>:
+    # DEMO_SAMPLE, DEMO_TRAIN_STEPS, DEMO_BACKGROUND_EPOCHS.
+    for flag, default, text in (
+        ("--sample", 3000, "images in the demo catalogue, stratified by class; 0 = all"),
+        ("--train-steps", 150, "steps of the first, short InfoGAN run"),
+        ("--background-epochs", 10, "train in the background up to this many epochs; 0 = off"),
+    ):
+        var = "DEMO_" + flag.removeprefix("--").replace("-", "_").upper()
+        parser.add_argument(
+            flag, type=int, default=int(env(var, default)), help=f"{text} (env {var})"
+        )
     parser.add_argument(
         "--baselines",
         default=env("DEMO_BASELINES", "available"),

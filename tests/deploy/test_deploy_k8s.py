@@ -453,7 +453,8 @@ def test_deploy_gpu_only_in_the_gpu_overlay(docs: list[dict], overlay: str) -> N
 
 def test_deploy_faiss_runs_on_a_gpu_only_in_the_gpu_overlay(docs: list[dict], overlay: str) -> None:
     """prod-gpu: the faiss-gpu image (tag -gpu, REPLACE=faiss-cpu=faiss-gpu-cu12 in
-    deploy/images/Dockerfile), one GPU, VECTOR_SEARCH_USE_GPU=true, GPU nodes only. Elsewhere: the CPU image, no GPU."""
+    deploy/images/Dockerfile), one GPU, VECTOR_SEARCH_USE_GPU=true, GPU nodes only.
+    Elsewhere: the CPU image, no GPU."""
     if overlay == MILVUS:
         assert "vector-search" not in workloads(docs)
         return

@@ -36,6 +36,7 @@ from fashionrec_common.grpc_auth import (
     bearer_metadata,
     token_auth,
 )
+from gateway.adapters.resilience import CallPolicy
 from gateway.adapters.vector_search import VectorSearchClient
 from gateway.config import GatewaySettings
 from gateway.errors import DependencyUnavailable
@@ -319,7 +320,9 @@ async def test_sec_mutual_tls_refuses_clients_without_a_trusted_certificate(
         client = ClientTls(
             ca_file=pki / "ca.pem", cert_file=pki / "client.pem", key_file=pki / "client.key"
         )
-        store = VectorSearchClient(address, token=VS_TOKEN, tls=client, retries=0)
+        store = VectorSearchClient(
+            address, policy=CallPolicy(retries=0), token=VS_TOKEN, tls=client
+        )
         try:
             assert await store.list_indexes() == []
         finally:

@@ -33,7 +33,7 @@ from fashionrec_common import compare_token
 from fashionrec_common.compare_token import Comparison, ShownRow
 from gateway.domain.compare import compare
 from gateway.domain.timing import Timings
-from gateway.domain.types import Hit, StoredItem
+from gateway.domain.types import Hit, RecommendQuery, StoredItem
 
 VOTE_SECRET = "sec-test-vote-token-secret-5f1c0e"
 ADMIN_KEY = "sec-test-admin-key-93ab1d"
@@ -118,9 +118,9 @@ class FakeRecommender:
     ) -> tuple[str, StoredItem]:
         return catalogue or "shoes", StoredItem(item_id, {"title": "query"})
 
-    async def similar(self, item_id: str, **kw: Any) -> Any:
-        hits = [Hit(i, 1.0 - n / 10, n / 10) for n, i in enumerate(self.ids(kw["model"]))]
-        return type("Result", (), {"items": hits[: kw["k"]]})()
+    async def similar(self, item_id: str, query: RecommendQuery, timings: Timings) -> Any:
+        hits = [Hit(i, 1.0 - n / 10, n / 10) for n, i in enumerate(self.ids(query.model))]
+        return type("Result", (), {"items": hits[: query.k]})()
 
 
 async def mint(item_id: str = "query-sku-31415", models: Sequence[str] = MODELS) -> tuple:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vector_search.index.managed import ManagedIndex, write_spec
+from vector_search.index.managed import IndexOptions, ManagedIndex, write_spec
 from vector_search.index.spec import IndexSpec
 
 
@@ -36,7 +36,7 @@ def make_index(tmp_path: Path):  # type: ignore[no-untyped-def]
         if not (directory / "spec.json").exists():
             directory.mkdir(parents=True, exist_ok=True)
             write_spec(directory, spec)
-        index = ManagedIndex(directory, spec, fsync=fsync)
+        index = ManagedIndex(directory, spec, IndexOptions(fsync=fsync))
         index.open()
         return index
 

@@ -62,8 +62,18 @@ class CompareTokenInvalid(CompareTokenError):
 
 @dataclass(frozen=True)
 class ShownRow:
+    """One row of the comparison: the model that made it and its item ids, in display order."""
+
     model: str
     items: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "items": list(self.items)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ShownRow:
+        """Raises KeyError or TypeError on a malformed row."""
+        return cls(model=str(data["model"]), items=tuple(str(i) for i in data["items"]))
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,7 @@ def encode(secret: str, comparison: Comparison, now: float | None = None) -> str
     payload = {
         "query_id": comparison.query_id,
         "catalogue": comparison.catalogue,
-        "rows": [{"model": r.model, "items": list(r.items)} for r in comparison.rows],
+        "rows": [r.to_json() for r in comparison.rows],
         "nonce": comparison.nonce,
     }
     return seal(secret, payload, now)
@@ -129,10 +139,7 @@ def decode(secret: str, token: str, max_age_s: float, now: float | None = None) 
     """Check secret, version and age, then the payload shape."""
     payload = unseal(secret, token, max_age_s, now)
     try:
-        rows = tuple(
-            ShownRow(model=str(r["model"]), items=tuple(str(i) for i in r["items"]))
-            for r in payload["rows"]
-        )
+        rows = tuple(ShownRow.from_json(r) for r in payload["rows"])
         comparison = Comparison(
             query_id=str(payload["query_id"]),
             catalogue=str(payload["catalogue"]),

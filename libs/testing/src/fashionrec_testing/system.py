@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -317,18 +318,9 @@ class LocalSystem:
             return http_ok(self.url(name, probe.port) + probe.path)
         raise TypeError(f"{name}: {probe} is a deploy-only probe")
 
-    def start(
-        self,
-        sup: Supervisor,
-        name: str,
-        *,
-        argv: Sequence[str] | None = None,
-        label: str | None = None,
-        timeout_s: float = 180.0,
-    ) -> Child:
-        """Start ``name`` (``argv`` replaces the command, e.g. under a profiler) and wait
-        until it is ready."""
-        child = self.spawn(sup, name, argv=argv, label=label)
+    def start(self, sup: Supervisor, name: str, *, timeout_s: float = 180.0, **spawn: Any) -> Child:
+        """:meth:`spawn` ``name`` (``argv``, ``label`` as there), then wait until it is ready."""
+        child = self.spawn(sup, name, **spawn)
         sup.wait_until(child, lambda: self.ready(name), timeout_s=timeout_s)
         return child
 
@@ -340,7 +332,8 @@ class LocalSystem:
         argv: Sequence[str] | None = None,
         label: str | None = None,
     ) -> Child:
-        """Start ``name`` without waiting."""
+        """Start ``name`` without waiting (``argv`` replaces the command, e.g. under a
+        profiler)."""
         self.state.mkdir(parents=True, exist_ok=True)
         return sup.start(label or name, argv or self.argv(name), env=self.env(name))
 

@@ -10,12 +10,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tqdm import tqdm
 
-from fashionrec_common.grpc_auth import ClientTls
 from gateway.adapters.embedder import EmbedderClient
+from gateway.adapters.resilience import CallPolicy
 from gateway.config import VectorStoreSettings
 from gateway.domain.images import check_image
 from gateway.domain.types import StoredItem, index_name
@@ -33,9 +32,6 @@ class IngestSettings(BaseSettings, VectorStoreSettings):
     model_config = SettingsConfigDict(
         env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore"
     )
-
-    vector_search_token: SecretStr | None = None
-    vector_search_tls: ClientTls | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,15 +90,9 @@ async def ingest(args: argparse.Namespace, settings: IngestSettings | None = Non
     catalog: Path = args.catalog
     rows = read_labels(args.labels or catalog / "labels.csv", args.limit)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    embedder = EmbedderClient(args.embedder_url, timeout_s=120.0)
+    embedder = EmbedderClient(args.embedder_url, policy=CallPolicy(timeout_s=120.0))
     settings = settings or IngestSettings()
-    store = build_vector_store(
-        settings,
-        address=args.vector_search,
-        timeout_s=60.0,
-        token=settings.vector_search_token,
-        tls=settings.vector_search_tls,
-    )
+    store = build_vector_store(settings, args.vector_search, CallPolicy(timeout_s=60.0))
     loaded: list[tuple[dict[str, str], bytes]] = []
     skipped = 0
     for row in tqdm(rows, desc="reading", unit="img"):

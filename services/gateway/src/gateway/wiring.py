@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
-from fashionrec_common.grpc_auth import ClientTls
 from gateway.adapters.annotation import AnnotationClient
 from gateway.adapters.cache import LruCache, RedisCache
 from gateway.adapters.embedder import EmbedderClient
 from gateway.adapters.job_store import RedisJobStore
 from gateway.adapters.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from gateway.adapters.resilience import CircuitBreaker
+from gateway.adapters.resilience import CallPolicy
 from gateway.adapters.vector_search import VectorSearchClient
 from gateway.config import GatewaySettings, VectorStoreSettings
+from gateway.domain.images import ImageLimits
 from gateway.domain.jobs import Jobs
 from gateway.domain.recommend import Recommender
 from gateway.metrics import GatewayMetrics
@@ -57,22 +55,20 @@ class Services:
 def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> Services:
     """Must run inside the event loop that will use the clients (gRPC aio channels bind to it)."""
     metrics = metrics or GatewayMetrics()
-    embedder = EmbedderClient(
-        settings.embedder_url,
-        timeout_s=settings.embed_timeout_s,
-        retries=settings.retries,
-        version_ttl_s=settings.metadata_ttl_s,
-        breaker=CircuitBreaker("embedder", settings.breaker_failures, settings.breaker_reset_s),
-    )
-    store = build_vector_store(
-        settings,
-        address=settings.vector_search_address,
-        timeout_s=settings.search_timeout_s,
+    policy = CallPolicy(
         retries=settings.retries,
         breaker_failures=settings.breaker_failures,
         breaker_reset_s=settings.breaker_reset_s,
-        token=settings.vector_search_token,
-        tls=settings.vector_search_tls,
+    )
+    embedder = EmbedderClient(
+        settings.embedder_url,
+        policy=replace(policy, timeout_s=settings.embed_timeout_s),
+        version_ttl_s=settings.metadata_ttl_s,
+    )
+    store = build_vector_store(
+        settings,
+        settings.vector_search_address,
+        replace(policy, timeout_s=settings.search_timeout_s),
     )
     cache: LruCache | RedisCache
     if settings.redis_url:
@@ -88,9 +84,9 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         default_model=settings.default_model,
         cache_ttl_s=settings.cache_ttl_s,
         max_k=settings.max_k,
-        max_upload_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_pixels,
-        decode_timeout_s=settings.decode_timeout_s,
+        image_limits=ImageLimits(
+            settings.max_upload_bytes, settings.max_pixels, settings.decode_timeout_s
+        ),
         generation_ttl_s=settings.metadata_ttl_s,
     )
     return Services(
@@ -117,45 +113,41 @@ def build_jobs(settings: GatewaySettings) -> Jobs:
 
 
 def build_vector_store(
-    settings: VectorStoreSettings,
-    *,
-    address: str,
-    timeout_s: float,
-    token: SecretStr | None = None,
-    tls: ClientTls | None = None,
-    retries: int = 2,
-    breaker_failures: int = 5,
-    breaker_reset_s: float = 5.0,
+    settings: VectorStoreSettings, address: str, policy: CallPolicy
 ) -> VectorSearchClient | MilvusStore:
-    """GATEWAY_VECTOR_STORE: our FAISS service at ``address`` or Milvus; the ingest CLI uses it too.
-    pymilvus is imported only when chosen (it pulls pandas and pyarrow: slow to import)."""
+    """GATEWAY_VECTOR_STORE: our FAISS service at ``address`` or Milvus; the ingest CLI uses it
+    too. Milvus gets ``policy.timeout_s`` alone: that adapter neither retries nor has a breaker."""
     if settings.vector_store == "milvus":
-        from gateway.adapters.milvus_store import MilvusIndexParams, MilvusStore
+        return _milvus_store(settings, policy.timeout_s)
+    return VectorSearchClient(
+        address,
+        policy=policy,
+        token=settings.vector_search_token,
+        tls=settings.vector_search_tls,
+        index_kind=settings.faiss_index,
+    )
 
-        params = MilvusIndexParams(
-            kind=settings.milvus_index,
+
+def _milvus_store(settings: VectorStoreSettings, timeout_s: float) -> MilvusStore:
+    """pymilvus is imported only when chosen (it pulls pandas and pyarrow: slow to import)."""
+    from gateway.adapters.milvus_store import HnswParams, IvfFlatParams, MilvusStore
+
+    index: HnswParams | IvfFlatParams
+    if settings.milvus_index == "HNSW":
+        index = HnswParams(
             m=settings.milvus_hnsw_m,
             ef_construction=settings.milvus_hnsw_ef_construction,
             ef=settings.milvus_hnsw_ef,
-            nlist=settings.milvus_ivf_nlist,
-            nprobe=settings.milvus_ivf_nprobe,
         )
-        return MilvusStore(
-            settings.milvus_uri,
-            token=settings.milvus_token,
-            prefix=settings.milvus_collection_prefix,
-            index=params,
-            consistency=settings.milvus_consistency,
-            timeout_s=timeout_s,
-        )
-    return VectorSearchClient(
-        address,
+    else:
+        index = IvfFlatParams(nlist=settings.milvus_ivf_nlist, nprobe=settings.milvus_ivf_nprobe)
+    return MilvusStore(
+        settings.milvus_uri,
+        token=settings.milvus_token,
+        prefix=settings.milvus_collection_prefix,
+        index=index,
+        consistency=settings.milvus_consistency,
         timeout_s=timeout_s,
-        retries=retries,
-        breaker_failures=breaker_failures,
-        breaker_reset_s=breaker_reset_s,
-        token=token,
-        tls=tls,
     )
 
 

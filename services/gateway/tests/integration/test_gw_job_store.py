@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as redis
 
 from gateway.adapters.job_store import RedisJobStore
+from gateway.domain.job_record import JobUpdate
 from gateway.domain.jobs import MAX_ERRORS, Job, Jobs
 from gateway.errors import DependencyUnavailable
 
@@ -39,8 +40,8 @@ async def store(prefix: str) -> AsyncIterator[RedisJobStore]:
 async def test_round_trip_and_concurrent_increments(store: RedisJobStore) -> None:
     errors = [{"id": "line 1", "error": "bad json"}]
     await store.create(Job("j1", total=200, failed=1, errors=errors, created_at=5.0, owner="a:1"))
-    await asyncio.gather(*(store.update("j1", 10.0 + i, done=1) for i in range(100)))
-    await asyncio.gather(*(store.update("j1", 20.0, failed=2) for _ in range(20)))
+    await asyncio.gather(*(store.update("j1", 10.0 + i, JobUpdate(done=1)) for i in range(100)))
+    await asyncio.gather(*(store.update("j1", 20.0, JobUpdate(failed=2)) for _ in range(20)))
     got = await store.get("j1")
     assert got is not None
     assert (got.total, got.done, got.failed, got.state) == (200, 100, 41, "running")
@@ -49,7 +50,7 @@ async def test_round_trip_and_concurrent_increments(store: RedisJobStore) -> Non
     await store.update("j1", 30.0)  # a heartbeat alone is not progress
     got = await store.get("j1")
     assert (got.heartbeat_at, got.updated_at) == (30.0, 20.0)
-    await store.update("j1", 40.0, state="partial")
+    await store.update("j1", 40.0, JobUpdate(state="partial"))
     assert (await store.get("j1")).state == "partial"
     assert await store.get("nope") is None
 
@@ -58,7 +59,7 @@ async def test_errors_capped_keeping_the_first(store: RedisJobStore) -> None:
     await store.create(Job("j2", total=100))
     for start in range(0, 100, 30):
         chunk = [{"id": str(i), "error": "x"} for i in range(start, start + 30)]
-        await store.update("j2", 1.0, failed=30, errors=chunk)
+        await store.update("j2", 1.0, JobUpdate(failed=30, errors=chunk))
     got = await store.get("j2")
     assert len(got.errors) == MAX_ERRORS and got.errors[0]["id"] == "0"
     assert got.errors[-1]["id"] == str(MAX_ERRORS - 1)
@@ -71,10 +72,10 @@ async def test_records_expire_and_writes_renew_the_ttl(store: RedisJobStore, pre
         key = f"{prefix}job:j3"
         assert 0 < await client.ttl(key) <= TTL and 0 < await client.ttl(key + ":errors") <= TTL
         await client.expire(key, 5)
-        await store.update("j3", 1.0, done=1)
+        await store.update("j3", 1.0, JobUpdate(done=1))
         assert await client.ttl(key) > TTL - 5
         await client.delete(key, key + ":errors")
-        await store.update("j3", 2.0, done=1)  # gone: not resurrected as a partial record
+        await store.update("j3", 2.0, JobUpdate(done=1))  # gone: not resurrected as partial
         assert not await client.exists(key) and await store.get("j3") is None
     finally:
         await client.aclose()
@@ -119,7 +120,7 @@ async def test_redis_down_raises_dependency_unavailable() -> None:
         for call in (
             store.create(Job("x", total=1)),
             store.get("x"),
-            store.update("x", 1.0, done=1),
+            store.update("x", 1.0, JobUpdate(done=1)),
         ):
             with pytest.raises(DependencyUnavailable) as info:
                 await call

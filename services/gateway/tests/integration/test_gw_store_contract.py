@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
+from gateway.adapters.resilience import CallPolicy
 from gateway.adapters.vector_search import VectorSearchClient
 from gateway.domain.ports import VectorStore
-from gateway.domain.types import StoredItem
+from gateway.domain.types import StoredItem, VectorQuery
 from gateway.errors import InvalidInput, NotFound
 
 from .conftest import VS_TOKEN
@@ -27,10 +28,13 @@ DIM = 16
 def open_store(backend: str, request, tmp_path) -> VectorStore:
     if backend == "faiss":
         address = request.getfixturevalue("vector_search")
-        return VectorSearchClient(address, token=VS_TOKEN, timeout_s=10.0)
+        return VectorSearchClient(address, policy=CallPolicy(timeout_s=10.0), token=VS_TOKEN)
     milvus_store = pytest.importorskip("gateway.adapters.milvus_store")
-    kind = "HNSW" if backend == "milvus-hnsw" else "IVF_FLAT"
-    params = milvus_store.MilvusIndexParams(kind=kind, m=8, ef=16, nlist=16, nprobe=1)
+    params = (
+        milvus_store.HnswParams(m=8, ef=16)
+        if backend == "milvus-hnsw"
+        else milvus_store.IvfFlatParams(nlist=16, nprobe=1)
+    )
     return milvus_store.MilvusStore(str(tmp_path / "milvus.db"), index=params, timeout_s=10.0)
 
 
@@ -56,7 +60,7 @@ async def test_a_new_client_serves_what_a_closed_one_wrote(
     reader = open_store(backend, request, tmp_path)
     try:
         assert await reader.generation(index) == generation
-        hits = (await reader.search(index, x[3].tolist(), 3, {})).hits
+        hits = (await reader.search(index, VectorQuery(x[3].tolist(), 3))).hits
         assert [h.id for h in hits] == brute_force(x, x[3], 3)
         got = await reader.get(index, "id7", with_vector=False)
         assert got is not None and got.metadata["n"] == "7"
@@ -125,7 +129,7 @@ async def test_search_is_nearest_first_like_brute_force(store, index) -> None:
     await store.upsert(index, items(x))
     for seed in range(5):
         q = vectors(1, seed=100 + seed)[0]
-        outcome = await store.search(index, q.tolist(), 10, {})
+        outcome = await store.search(index, VectorQuery(q.tolist(), 10))
         assert [h.id for h in outcome.hits] == brute_force(x, q, 10)
         ips = [float(x[int(h.id[2:])] @ q) for h in outcome.hits]
         assert [h.distance for h in outcome.hits] == pytest.approx(ips, abs=1e-5)
@@ -139,14 +143,17 @@ async def test_rare_filter_still_returns_k(store, index) -> None:
     await store.ensure_index(index, DIM)
     await store.upsert(index, items(x, lambda i: "red" if i in red else "blue"))
     q = vectors(1, seed=7)[0]
-    hits = (await store.search(index, q.tolist(), 10, {"colour": ["red"]})).hits
+
+    async def search(k: int, filters: dict[str, list[str]]) -> list:
+        return (await store.search(index, VectorQuery(q.tolist(), k, filters))).hits
+
+    hits = await search(10, {"colour": ["red"]})
     assert [h.id for h in hits] == brute_force(x, q, 10, red)
     assert all(h.metadata["colour"] == "red" for h in hits)
-    hits = (await store.search(index, q.tolist(), 20, {"colour": ["green", "red"]})).hits
-    assert len(hits) == 15
-    hits = (await store.search(index, q.tolist(), 10, {"colour": ["red"], "n": ["5", "72"]})).hits
+    assert len(await search(20, {"colour": ["green", "red"]})) == 15
+    hits = await search(10, {"colour": ["red"], "n": ["5", "72"]})
     assert [h.id for h in hits] == brute_force(x, q, 10, [5, 72])
-    assert (await store.search(index, q.tolist(), 10, {"colour": ["nope"]})).hits == []
+    assert await search(10, {"colour": ["nope"]}) == []
 
 
 async def test_hostile_metadata_values_filter_exactly(store, index) -> None:
@@ -157,7 +164,7 @@ async def test_hostile_metadata_values_filter_exactly(store, index) -> None:
         index, [StoredItem(f"id{i}", {"k": v}, x[i].tolist()) for i, v in enumerate(values)]
     )
     for i, v in enumerate(values):
-        hits = (await store.search(index, x[0].tolist(), 4, {"k": [v]})).hits
+        hits = (await store.search(index, VectorQuery(x[0].tolist(), 4, {"k": [v]}))).hits
         assert [h.id for h in hits] == [f"id{i}"]
     page, total = await store.list_items(index, 0, 10, {"k": [values[2]]})
     assert ([i.id for i in page], total) == (["id2"], 1)
@@ -168,7 +175,7 @@ async def test_search_by_id_excludes_the_item(store, index) -> None:
     await store.ensure_index(index, DIM)
     await store.upsert(index, items(x))
     item = await store.get(index, "id42", with_vector=True)
-    hits = (await store.search(index, item.vector, 5, {}, exclude_id="id42")).hits
+    hits = (await store.search(index, VectorQuery(item.vector, 5, exclude_id="id42"))).hits
     assert [h.id for h in hits] == [i for i in brute_force(x, x[42], 6) if i != "id42"][:5]
 
 
@@ -183,7 +190,7 @@ async def test_generation_moves_on_writes_only(store, index) -> None:
     await store.delete(index, "id0")
     seen.append(await store.generation(index))
     assert len(set(seen)) == 4
-    outcome = await store.search(index, x[0].tolist(), 2, {})
+    outcome = await store.search(index, VectorQuery(x[0].tolist(), 2))
     assert outcome.generation == seen[-1] == await store.generation(index)
     await store.delete(index, "id0")  # nothing deleted: nothing changed
     await store.get(index, "id1", with_vector=True)
@@ -212,7 +219,40 @@ async def test_unknown_index_is_not_found(store, index) -> None:
     with pytest.raises(NotFound):
         await store.generation(index)
     with pytest.raises(NotFound):
-        await store.search(index, [0.0] * DIM, 3, {})
+        await store.search(index, VectorQuery([0.0] * DIM, 3))
     with pytest.raises(NotFound):
         await store.list_items(index, 0, 10, {})
     await store.check()
+
+
+async def test_faiss_indexes_are_created_of_the_configured_kind(request, tmp_path, index) -> None:
+    """GATEWAY_FAISS_INDEX picks the kind of new indexes (HNSW by default); an index that
+    exists with another kind is kept and used; another dimension is refused."""
+    address = request.getfixturevalue("vector_search")
+    from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
+
+    async def kind_of(name: str) -> str:
+        reply = await store._rpc("DescribeIndex", pb.DescribeIndexRequest(index=name))
+        return reply.info.spec.kind
+
+    policy = CallPolicy(timeout_s=10.0)
+    store = VectorSearchClient(address, policy=policy, token=VS_TOKEN)
+    flat = VectorSearchClient(address, policy=policy, token=VS_TOKEN, index_kind="Flat")
+    try:
+        await store.ensure_index(index, DIM)
+        assert await kind_of(index) == "HNSW"
+        await flat.ensure_index(index, DIM)  # exists as HNSW: kept, no error
+        assert await kind_of(index) == "HNSW"
+        other = index.replace("/m", "/flat")
+        await flat.ensure_index(other, DIM)
+        assert await kind_of(other) == "Flat"
+        await store.ensure_index(other, DIM)
+        x = vectors(20, seed=3)
+        await store.upsert(other, items(x))
+        hits = (await store.search(other, VectorQuery(x[4].tolist(), 3))).hits
+        assert [h.id for h in hits] == brute_force(x, x[4], 3)
+        with pytest.raises(InvalidInput, match=f"holds {DIM}-d vectors, not 8-d"):
+            await store.ensure_index(other, 8)
+    finally:
+        await store.close()
+        await flat.close()

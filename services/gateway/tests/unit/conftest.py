@@ -16,9 +16,10 @@ from PIL import Image
 from gateway.adapters.annotation import AnnotationClient
 from gateway.adapters.cache import LruCache
 from gateway.config import GatewaySettings
+from gateway.domain.images import ImageLimits
 from gateway.domain.jobs import Jobs
 from gateway.domain.recommend import Recommender
-from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem
+from gateway.domain.types import Hit, IndexSummary, SearchOutcome, StoredItem, VectorQuery
 from gateway.errors import DependencyUnavailable, NotFound
 from gateway.metrics import GatewayMetrics
 from gateway.transport.rest.app import create_app
@@ -83,18 +84,17 @@ class FakeStore:
         self._index(index)
         return (self.generations[index],)
 
-    async def search(
-        self, index: str, vector: Sequence[float], k: int, filters: Filters, exclude_id=None
-    ) -> SearchOutcome:
+    async def search(self, index: str, query: VectorQuery) -> SearchOutcome:
         self.searches += 1
         items = self._index(index).values()
+        ips = {i.id: float(np.dot(query.vector, i.vector)) for i in items}
         hits = [
-            Hit(i.id, float(np.dot(vector, i.vector)), float(np.dot(vector, i.vector)), i.metadata)
+            Hit(i.id, ips[i.id], ips[i.id], i.metadata)
             for i in items
-            if all(i.metadata.get(key) in vals for key, vals in filters.items())
+            if all(i.metadata.get(key) in vals for key, vals in query.filters.items())
         ]
-        best = sorted((h for h in hits if h.id != exclude_id), key=lambda h: (-h.score, h.id))
-        return SearchOutcome(best[:k], (self.generations[index],), self.partial)
+        best = sorted((h for h in hits if h.id != query.exclude_id), key=lambda h: (-h.score, h.id))
+        return SearchOutcome(best[: query.k], (self.generations[index],), self.partial)
 
     async def get(self, index: str, item_id: str, with_vector: bool) -> StoredItem | None:
         return self._index(index).get(item_id)
@@ -167,8 +167,9 @@ def make_services(settings: GatewaySettings, embedder, store, votes: Votes) -> S
         cache,
         settings.catalogues,
         settings.default_model,
-        max_upload_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_pixels,
+        image_limits=ImageLimits(
+            settings.max_upload_bytes, settings.max_pixels, settings.decode_timeout_s
+        ),
     )
     annotation = AnnotationClient("http://annotation", transport=httpx.MockTransport(votes.handler))
     return Services(settings, metrics, embedder, store, cache, annotation, recommender, Jobs())  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from fashionrec_common import compare_token
 from gateway.domain.compare import compare
 from gateway.domain.keys import search_key
 from gateway.domain.timing import Timings
-from gateway.domain.types import normalise_filters
+from gateway.domain.types import RecommendQuery, normalise_filters
 from gateway.errors import (
     DependencyUnavailable,
     InvalidInput,
@@ -51,40 +51,40 @@ def test_normalise_filters() -> None:
 
 async def test_search_caches_and_reindex_invalidates(recommender, fakes, make_png, clock) -> None:
     embedder, store, _ = fakes
-    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
-    first = await recommender.search_image(make_png(4), **args)
+    args = (RecommendQuery("shoes", None, 3), Timings())
+    first = await recommender.search_image(make_png(4), *args)
     assert first.items[0].id == "4" and not first.cached
     assert (first.model, first.model_version, first.index) == ("infogan", "1", "shoes/infogan")
-    second = await recommender.search_image(make_png(4), **args)
+    second = await recommender.search_image(make_png(4), *args)
     assert second.cached and [h.id for h in second.items] == [h.id for h in first.items]
     assert embedder.calls == 1
     store.generations["shoes/infogan"] += 1  # a re-index by another writer
     # The generation is trusted for generation_ttl_s: at most that long an old answer.
-    assert (await recommender.search_image(make_png(4), **args)).cached
+    assert (await recommender.search_image(make_png(4), *args)).cached
     clock.now += recommender.generation_ttl_s
-    third = await recommender.search_image(make_png(4), **args)
+    third = await recommender.search_image(make_png(4), *args)
     assert not third.cached and embedder.calls == 2
     embedder.version = "2"  # a new model version (the real client trusts it for a TTL too)
-    assert not (await recommender.search_image(make_png(4), **args)).cached
+    assert not (await recommender.search_image(make_png(4), *args)).cached
 
 
 async def test_search_seeing_a_newer_index_is_not_cached(recommender, fakes, make_png) -> None:
     embedder, store, _ = fakes
-    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
-    await recommender.search_image(make_png(1), **args)  # generation 0 is now trusted
+    args = (RecommendQuery("shoes", None, 3), Timings())
+    await recommender.search_image(make_png(1), *args)  # generation 0 is now trusted
     store.generations["shoes/infogan"] += 1
-    stale_key = await recommender.search_image(make_png(2), **args)
+    stale_key = await recommender.search_image(make_png(2), *args)
     assert not stale_key.cached
     assert stale_key.index_generation == store.generations["shoes/infogan"]
     # Not stored under the old-generation key, and the generation is asked again at once.
-    assert not (await recommender.search_image(make_png(2), **args)).cached
-    assert (await recommender.search_image(make_png(2), **args)).cached
+    assert not (await recommender.search_image(make_png(2), *args)).cached
+    assert (await recommender.search_image(make_png(2), *args)).cached
     assert embedder.calls == 3
 
 
 async def test_a_missing_index_is_remembered_for_the_ttl(recommender, fakes, make_png, clock):
     _, store, _ = fakes
-    args = dict(catalogue=None, model=None, k=3, filters={}, timings=Timings())
+    args = (RecommendQuery(None, None, 3), Timings())
     calls: list[str] = []
     real = store.generation
 
@@ -94,89 +94,78 @@ async def test_a_missing_index_is_remembered_for_the_ttl(recommender, fakes, mak
 
     store.generation = counted
     for _ in range(3):
-        assert (await recommender.search_image(make_png(8), **args)).catalogue == "shoes"
+        assert (await recommender.search_image(make_png(8), *args)).catalogue == "shoes"
     assert sorted(calls) == ["handbags/infogan", "shoes/infogan"]
-    handbags = args | {"catalogue": "handbags"}
+    handbags = (RecommendQuery("handbags", None, 3), Timings())
     with pytest.raises(NotFound):  # remembered: still not asked again
-        await recommender.search_image(make_png(8), **handbags)
+        await recommender.search_image(make_png(8), *handbags)
     assert len(calls) == 2
     await store.ensure_index("handbags/infogan", 8)  # created by another writer
     clock.now += recommender.generation_ttl_s  # ... and seen within the TTL
-    assert (await recommender.search_image(make_png(8), **handbags)).items == []
+    assert (await recommender.search_image(make_png(8), *handbags)).items == []
     assert calls.count("handbags/infogan") == 2
 
 
 async def test_own_writes_invalidate_the_generation_at_once(recommender, make_png) -> None:
-    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
-    await recommender.search_image(make_png(7), **args)
-    assert (await recommender.search_image(make_png(7), **args)).cached
+    args = (RecommendQuery("shoes", None, 3), Timings())
+    await recommender.search_image(make_png(7), *args)
+    assert (await recommender.search_image(make_png(7), *args)).cached
     await recommender.ingest("shoes", ["infogan"], [("new", make_png(70), {"class": "heels"})])
-    assert not (await recommender.search_image(make_png(7), **args)).cached
+    assert not (await recommender.search_image(make_png(7), *args)).cached
 
 
 async def test_cache_is_checked_before_decoding_but_filled_only_after(
     recommender, fakes, make_png
 ) -> None:
     embedder, _, _ = fakes
-    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
+    args = (RecommendQuery("shoes", None, 3), Timings())
     for bad in (b"%PDF-1.4 not an image", make_png(3)[:-40]):
         for _ in range(2):  # a rejected upload is never cached: the second try fails too
             with pytest.raises((InvalidInput, UnsupportedMedia)):
-                await recommender.search_image(bad, **args)
+                await recommender.search_image(bad, *args)
     with pytest.raises(PayloadTooLarge):
-        await recommender.search_image(b"x" * (recommender.max_upload_bytes + 1), **args)
+        await recommender.search_image(b"x" * (recommender.image_limits.max_bytes + 1), *args)
     assert embedder.calls == 0
     timings = Timings()
-    await recommender.search_image(make_png(3), **(args | {"timings": timings}))
+    await recommender.search_image(make_png(3), args[0], timings)
     assert "decode" in timings.stages
     timings = Timings()
-    assert (await recommender.search_image(make_png(3), **(args | {"timings": timings}))).cached
+    assert (await recommender.search_image(make_png(3), args[0], timings)).cached
     assert "decode" not in timings.stages and embedder.calls == 1
 
 
 async def test_automatic_catalogue_skips_missing_indexes(recommender, make_png) -> None:
-    result = await recommender.search_image(
-        make_png(2), catalogue=None, model=None, k=2, filters={}, timings=Timings()
-    )
+    result = await recommender.search_image(make_png(2), RecommendQuery(None, None, 2), Timings())
     assert result.catalogue == "shoes" and result.items[0].id == "2"
 
 
 async def test_partial_results_are_not_cached(recommender, fakes, make_png) -> None:
     _, store, _ = fakes
     store.partial = True
-    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
-    assert (await recommender.search_image(make_png(1), **args)).partial
-    assert not (await recommender.search_image(make_png(1), **args)).cached
+    args = (RecommendQuery("shoes", None, 3), Timings())
+    assert (await recommender.search_image(make_png(1), *args)).partial
+    assert not (await recommender.search_image(make_png(1), *args)).cached
 
 
 async def test_similar_works_with_the_embedder_down(recommender, fakes) -> None:
     embedder, _, _ = fakes
     embedder.down = True
-    result = await recommender.similar(
-        "3", catalogue=None, model=None, k=4, filters={"class": ["heels"]}, timings=Timings()
-    )
+    heels = RecommendQuery(None, None, 4, {"class": ["heels"]})
+    result = await recommender.similar("3", heels, Timings())
     assert "3" not in [h.id for h in result.items] and len(result.items) == 4
     assert all(h.metadata["class"] == "heels" for h in result.items)
     assert result.model_version is None and result.catalogue == "shoes"
     with pytest.raises(DependencyUnavailable):
-        await recommender.search_image(
-            b"x", catalogue="shoes", model=None, k=1, filters={}, timings=Timings()
-        )
+        await recommender.search_image(b"x", RecommendQuery("shoes", None, 1), Timings())
 
 
 async def test_similar_unknown_item_and_bad_k(recommender) -> None:
     with pytest.raises(NotFound):
-        await recommender.similar(
-            "nope", catalogue="shoes", model=None, k=3, filters={}, timings=Timings()
-        )
+        await recommender.similar("nope", RecommendQuery("shoes", None, 3), Timings())
     with pytest.raises(InvalidInput):
-        await recommender.similar(
-            "1", catalogue="shoes", model=None, k=0, filters={}, timings=Timings()
-        )
+        await recommender.similar("1", RecommendQuery("shoes", None, 0), Timings())
     with pytest.raises(InvalidInput):
-        await recommender.similar(
-            "1", catalogue="hats", model=None, k=1, filters={}, timings=Timings()
-        )
+        await recommender.similar("1", RecommendQuery("hats", None, 1), Timings())
 
 
 async def test_ingest_then_delete(recommender, fakes, make_png) -> None:
@@ -224,7 +213,7 @@ async def test_expired_generation_is_looked_up_once_for_concurrent_requests(
     import asyncio
 
     _, store, _ = fakes
-    args = dict(catalogue="shoes", model=None, k=3, filters={}, timings=Timings())
+    args = (RecommendQuery("shoes", None, 3), Timings())
     calls: list[str] = []
     release = asyncio.Event()
     real = store.generation
@@ -236,7 +225,7 @@ async def test_expired_generation_is_looked_up_once_for_concurrent_requests(
 
     store.generation = slow
     requests = [
-        asyncio.create_task(recommender.search_image(make_png(i), **args)) for i in range(20)
+        asyncio.create_task(recommender.search_image(make_png(i), *args)) for i in range(20)
     ]
     await asyncio.sleep(0.01)
     release.set()
@@ -246,9 +235,7 @@ async def test_expired_generation_is_looked_up_once_for_concurrent_requests(
     clock.now += recommender.generation_ttl_s
     release.clear()
     store.down = True
-    requests = [
-        asyncio.create_task(recommender.search_image(make_png(i), **args)) for i in range(5)
-    ]
+    requests = [asyncio.create_task(recommender.search_image(make_png(i), *args)) for i in range(5)]
     await asyncio.sleep(0.01)
     release.set()
     outcomes = await asyncio.gather(*requests, return_exceptions=True)

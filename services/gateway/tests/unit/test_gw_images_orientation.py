@@ -14,7 +14,7 @@ from gateway.adapters.cache import LruCache
 from gateway.domain.images import ORIENTATION, check_image
 from gateway.domain.recommend import Recommender
 from gateway.domain.timing import Timings
-from gateway.domain.types import Filters
+from gateway.domain.types import RecommendQuery
 
 from .conftest import FakeEmbedder
 
@@ -86,9 +86,7 @@ async def test_orientation_6_upload_embeds_as_the_photo_turned_upright(fakes) ->
     recommender = Recommender(embedder, store, LruCache(10), ["shoes"], "infogan")
     upright = photo().transpose(Image.Transpose.ROTATE_270)  # what the viewer sees
     for upload in (encode(photo(), orientation=6), encode(upright), encode(photo())):
-        await recommender.search_image(
-            upload, catalogue="shoes", model=None, k=3, filters=Filters(), timings=Timings()
-        )
+        await recommender.search_image(upload, RecommendQuery("shoes", None, 3), Timings())
     tagged, turned, unturned = embedder.seen
     same = float(np.abs(tagged - turned).max())
     assert same < 0.01, same

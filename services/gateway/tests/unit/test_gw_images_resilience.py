@@ -6,7 +6,7 @@ import pytest
 
 from gateway.adapters.cache import LruCache
 from gateway.adapters.resilience import CircuitBreaker, DeadlineExceeded, Unavailable, call
-from gateway.domain.images import check_image, check_image_async
+from gateway.domain.images import ImageLimits, check_image, check_image_async
 from gateway.errors import (
     DependencyUnavailable,
     InvalidInput,
@@ -40,7 +40,7 @@ def test_rejections(make_png) -> None:
 
 
 async def test_decode_runs_with_a_timeout(make_png) -> None:
-    assert await check_image_async(make_png(2), 10**6, 10**6, 5.0) == make_png(2)
+    assert await check_image_async(make_png(2), ImageLimits(10**6, 10**6, 5.0)) == make_png(2)
 
 
 class Clock:

@@ -12,8 +12,10 @@ from pydantic import ValidationError
 
 from gateway.adapters.job_store import RedisJobStore
 from gateway.config import GatewaySettings
+from gateway.domain.job_record import HEARTBEAT, JobUpdate
 from gateway.domain.jobs import MAX_ERRORS, Job, Jobs, MemoryJobStore
 from gateway.errors import DependencyUnavailable, InvalidInput
+from gateway.transport.rest.schemas import JobOut
 from gateway.wiring import build_jobs
 
 from .conftest import FakeClock
@@ -38,7 +40,7 @@ async def test_progress_state_and_errors_capped(clock: FakeClock) -> None:
     assert (got.total, got.done, got.failed, got.state) == (63, 2, 61, "partial")
     assert len(got.errors) == MAX_ERRORS and got.errors[0] == {"id": "line 1", "error": "x"}
     assert got.errors[1] == {"id": "bad0", "error": "not an image"}
-    assert got.to_json()["progress"] == 1.0
+    assert JobOut.of(got).progress == 1.0
 
 
 async def test_running_job_whose_heartbeat_stopped_reads_interrupted(clock: FakeClock) -> None:
@@ -53,7 +55,7 @@ async def test_running_job_whose_heartbeat_stopped_reads_interrupted(clock: Fake
     clock.now += 2
     assert (await jobs.get("j1")).state == "interrupted"
     assert (await store.get("j1")).state == "running"  # the rule is applied on read
-    await store.update("j1", clock.now, state="succeeded", done=3)
+    await store.update("j1", clock.now, JobUpdate(state="succeeded", done=3))
     clock.now += 3600
     finished = await jobs.get("j1")
     assert (finished.state, finished.done) == ("succeeded", 4)  # finished jobs never expire
@@ -80,10 +82,10 @@ class FlakyStore(MemoryJobStore):
 
     down = False
 
-    async def update(self, job_id, now, **kwargs) -> None:
+    async def update(self, job_id, now, update=HEARTBEAT) -> None:
         if self.down:
             raise DependencyUnavailable("redis", "connection refused")
-        await super().update(job_id, now, **kwargs)
+        await super().update(job_id, now, update)
 
 
 async def test_progress_written_during_an_outage_is_kept_for_the_next_write(clock) -> None:

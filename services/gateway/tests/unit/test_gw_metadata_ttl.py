@@ -7,6 +7,7 @@ import pytest
 
 from gateway.adapters import embedder as embedder_module
 from gateway.adapters.embedder import EmbedderClient
+from gateway.adapters.resilience import CallPolicy
 from gateway.errors import NotFound
 
 
@@ -52,7 +53,10 @@ async def test_version_is_trusted_for_the_ttl_then_refreshed(now) -> None:
 async def test_an_embed_error_forgets_the_version(now) -> None:
     server = Embedder()
     client = EmbedderClient(
-        "http://e", transport=httpx.MockTransport(server.handler), version_ttl_s=60, retries=0
+        "http://e",
+        policy=CallPolicy(timeout_s=10.0, retries=0),
+        transport=httpx.MockTransport(server.handler),
+        version_ttl_s=60,
     )
     assert await client.model_version("m") == "1"
     server.version, server.predict_status = "2", 404

@@ -9,16 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_management_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
-from tensorflow_serving.config import model_server_config_pb2
+from grpc_health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+from grpc_health.v1.health_pb2_grpc import HealthStub
+from tensorflow_serving.apis.get_model_metadata_pb2 import GetModelMetadataRequest, SignatureDefMap
+from tensorflow_serving.apis.get_model_status_pb2 import GetModelStatusRequest, ModelVersionStatus
+from tensorflow_serving.apis.model_management_pb2 import ReloadConfigRequest
+from tensorflow_serving.apis.model_service_pb2_grpc import ModelServiceStub
+from tensorflow_serving.apis.predict_pb2 import PredictRequest
+from tensorflow_serving.apis.prediction_service_pb2_grpc import PredictionServiceStub
+from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
 
 from fashionrec_testing.toy_model import png_bytes
 
@@ -33,12 +32,12 @@ def channel(server):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def predict_stub(channel):  # type: ignore[no-untyped-def]
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    return PredictionServiceStub(channel)
 
 
 @pytest.fixture(scope="module")
 def model_stub(channel):  # type: ignore[no-untyped-def]
-    return model_service_pb2_grpc.ModelServiceStub(channel)
+    return ModelServiceStub(channel)
 
 
 def request(
@@ -48,8 +47,8 @@ def request(
     label: str | None = None,
     signature: str = "serving_default",
     images: list[bytes] | None = None,
-) -> predict_pb2.PredictRequest:
-    req = predict_pb2.PredictRequest()
+) -> PredictRequest:
+    req = PredictRequest()
     req.model_spec.name = name
     req.model_spec.signature_name = signature
     if version is not None:
@@ -92,7 +91,7 @@ def test_versions_and_labels_select_different_servables(predict_stub) -> None:
 
 
 def test_output_filter_returns_only_requested_outputs(predict_stub) -> None:
-    req = predict_pb2.PredictRequest()
+    req = PredictRequest()
     req.model_spec.name = "alpha"
     req.model_spec.signature_name = "pixels"
     req.inputs["pixels"].CopyFrom(tf.make_tensor_proto(np.full((3, 5, 5, 3), 2.0, np.float32)))
@@ -160,11 +159,11 @@ def test_deadline_exceeded(predict_stub) -> None:
 
 
 def test_get_model_metadata_signature_def(predict_stub) -> None:
-    req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    req = GetModelMetadataRequest(metadata_field=["signature_def"])
     req.model_spec.name = "beta"
     resp = predict_stub.GetModelMetadata(req, timeout=10)
     assert resp.model_spec.version.value == 2
-    sig_map = get_model_metadata_pb2.SignatureDefMap()
+    sig_map = SignatureDefMap()
     assert resp.metadata["signature_def"].Unpack(sig_map)
     default = sig_map.signature_def["serving_default"]
     assert default.method_name == "tensorflow/serving/predict"
@@ -181,18 +180,18 @@ def test_get_model_metadata_signature_def(predict_stub) -> None:
 
 
 def test_get_model_status(model_stub) -> None:
-    req = get_model_status_pb2.GetModelStatusRequest()
+    req = GetModelStatusRequest()
     req.model_spec.name = "alpha"
     resp = model_stub.GetModelStatus(req, timeout=10)
     states = {s.version: s.state for s in resp.model_version_status}
-    available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    available = ModelVersionStatus.AVAILABLE
     assert states == {1: available, 2: available}
     req.model_spec.version.value = 9
     expect_error(
         model_stub.GetModelStatus, req, grpc.StatusCode.NOT_FOUND,
         "Could not find version 9 of model alpha",
     )  # fmt: skip
-    req = get_model_status_pb2.GetModelStatusRequest()
+    req = GetModelStatusRequest()
     req.model_spec.name = "nope"
     expect_error(
         model_stub.GetModelStatus, req, grpc.StatusCode.NOT_FOUND,
@@ -201,9 +200,9 @@ def test_get_model_status(model_stub) -> None:
 
 
 def test_handle_reload_config_request(model_stub, predict_stub, model_repo) -> None:
-    original = model_server_config_pb2.ModelServerConfig()
+    original = ModelServerConfig()
     text_format.Parse((model_repo / "models.config").read_text(), original)
-    narrowed = model_server_config_pb2.ModelServerConfig()
+    narrowed = ModelServerConfig()
     narrowed.CopyFrom(original)
     del narrowed.model_config_list.config[1]  # drop beta
     alpha = narrowed.model_config_list.config[0]
@@ -211,7 +210,7 @@ def test_handle_reload_config_request(model_stub, predict_stub, model_repo) -> N
     del alpha.version_labels["canary"]
     try:
         resp = model_stub.HandleReloadConfigRequest(
-            model_management_pb2.ReloadConfigRequest(config=narrowed), timeout=30
+            ReloadConfigRequest(config=narrowed), timeout=30
         )
         assert resp.status.error_code == 0, resp.status.error_message
         latest = predict_stub.Predict(request("alpha"), timeout=10)
@@ -219,7 +218,7 @@ def test_handle_reload_config_request(model_stub, predict_stub, model_repo) -> N
         expect_error(predict_stub.Predict, request("beta"), grpc.StatusCode.NOT_FOUND, "beta")
     finally:
         resp = model_stub.HandleReloadConfigRequest(
-            model_management_pb2.ReloadConfigRequest(config=original), timeout=60
+            ReloadConfigRequest(config=original), timeout=60
         )
     assert resp.status.error_code == 0
     assert predict_stub.Predict(request("beta"), timeout=10).model_spec.version.value == 2
@@ -227,12 +226,12 @@ def test_handle_reload_config_request(model_stub, predict_stub, model_repo) -> N
 
 def test_health_service_reports_serving(channel) -> None:
     """SERVING once every model has a version (a config reload may flip it for a moment)."""
-    stub = health_pb2_grpc.HealthStub(channel)
+    stub = HealthStub(channel)
     for service in ("", "tensorflow.serving.PredictionService"):
         deadline = time.monotonic() + 5
         while True:
-            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-            if resp.status == health_pb2.HealthCheckResponse.SERVING or time.monotonic() > deadline:
+            resp = stub.Check(HealthCheckRequest(service=service), timeout=5)
+            if resp.status == HealthCheckResponse.SERVING or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+        assert resp.status == HealthCheckResponse.SERVING

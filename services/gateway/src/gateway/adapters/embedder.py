@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 import httpx
 
-from gateway.adapters.resilience import CircuitBreaker, DeadlineExceeded, Unavailable, call
+from gateway.adapters.resilience import CallPolicy, DeadlineExceeded, Unavailable, call
 from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
+DEFAULT_POLICY = CallPolicy(timeout_s=10.0)
 VERSION_TTL_S = 1.0  # how long a looked-up model version is trusted (bounds staleness on reload)
 
 
@@ -21,21 +22,19 @@ class EmbedderClient:
         self,
         base_url: str,
         *,
-        timeout_s: float = 10.0,
-        retries: int = 2,
-        breaker: CircuitBreaker | None = None,
+        policy: CallPolicy = DEFAULT_POLICY,
         transport: httpx.AsyncBaseTransport | None = None,
         version_ttl_s: float = VERSION_TTL_S,
     ) -> None:
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-            timeout=timeout_s,
+            timeout=policy.timeout_s,
             transport=transport,
         )
-        self.timeout_s = timeout_s
-        self.retries = retries
-        self.breaker = breaker or CircuitBreaker("embedder")
+        self.timeout_s = policy.timeout_s
+        self.retries = policy.retries
+        self.breaker = policy.breaker("embedder")
         self.version_ttl_s = version_ttl_s
         self._versions: dict[str, tuple[float, str]] = {}
 

@@ -11,12 +11,11 @@ Unlike the cache, an outage is not hidden: it raises ``DependencyUnavailable`` (
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from gateway.domain.job_record import MAX_ERRORS, Job
+from gateway.domain.job_record import HEARTBEAT, MAX_ERRORS, Job, JobUpdate
 from gateway.errors import DependencyUnavailable
 
 
@@ -105,34 +104,25 @@ class RedisJobStore:
             owner=f.get("owner", ""),
         )
 
-    async def update(
-        self,
-        job_id: str,
-        now: float,
-        *,
-        done: int = 0,
-        failed: int = 0,
-        errors: Sequence[dict[str, str]] = (),
-        state: str | None = None,
-    ) -> None:
+    async def update(self, job_id: str, now: float, update: JobUpdate = HEARTBEAT) -> None:
         key = self._key(job_id)
         try:
             if not await self.client.exists(key):
                 return  # expired or trimmed: do not resurrect a partial record
             async with self.client.pipeline(transaction=True) as pipe:
-                if done:
-                    pipe.hincrby(key, "done", done)
-                if failed:
-                    pipe.hincrby(key, "failed", failed)
+                if update.done:
+                    pipe.hincrby(key, "done", update.done)
+                if update.failed:
+                    pipe.hincrby(key, "failed", update.failed)
                 stamp = {"heartbeat_at": repr(now)}
-                if done or failed or errors or state is not None:
+                if update.changes:
                     stamp["updated_at"] = repr(now)
-                if state is not None:
-                    stamp["state"] = state
+                if update.state is not None:
+                    stamp["state"] = update.state
                 pipe.hset(key, mapping=stamp)
                 pipe.expire(key, self.ttl_s)
-                if errors:
-                    pipe.rpush(key + ":errors", *map(json.dumps, errors[:MAX_ERRORS]))
+                if update.errors:
+                    pipe.rpush(key + ":errors", *map(json.dumps, update.errors[:MAX_ERRORS]))
                     pipe.ltrim(key + ":errors", 0, MAX_ERRORS - 1)  # keep the first ones
                     pipe.expire(key + ":errors", self.ttl_s)
                 await pipe.execute()

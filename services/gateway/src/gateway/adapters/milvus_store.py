@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import SecretStr
 from pymilvus import DataType, MilvusClient, MilvusException
@@ -39,7 +39,7 @@ from gateway.adapters.milvus_names import (
     matches_nothing,
     search_expr,
 )
-from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem
+from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem, VectorQuery
 from gateway.errors import DependencyUnavailable, GatewayError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -52,28 +52,40 @@ _INVALID = (ParamError, DataTypeNotMatchException, DataNotMatchException, Primar
 
 
 @dataclass(frozen=True)
-class MilvusIndexParams:
-    """Build and search parameters of the ANN index (GATEWAY_MILVUS_INDEX and friends)."""
+class HnswParams:
+    """HNSW build and search parameters (GATEWAY_MILVUS_INDEX=HNSW, GATEWAY_MILVUS_HNSW_*)."""
 
-    kind: Literal["HNSW", "IVF_FLAT"] = "HNSW"
+    kind: ClassVar[str] = "HNSW"
     m: int = 16
     ef_construction: int = 200
     ef: int = 64
+
+    def build(self) -> dict[str, int]:
+        return {"M": self.m, "efConstruction": self.ef_construction}
+
+    def search(self, k: int, widen: bool) -> dict[str, Any]:
+        """``widen``: the retry when a filtered search came back short (see ``search``)."""
+        ef = max(self.ef, k)
+        return {"params": {"ef": max(8 * ef, 512) if widen else ef}}
+
+
+@dataclass(frozen=True)
+class IvfFlatParams:
+    """IVF_FLAT build and search parameters (GATEWAY_MILVUS_IVF_*)."""
+
+    kind: ClassVar[str] = "IVF_FLAT"
     nlist: int = 1024
     nprobe: int = 32
 
     def build(self) -> dict[str, int]:
-        if self.kind == "HNSW":
-            return {"M": self.m, "efConstruction": self.ef_construction}
         return {"nlist": self.nlist}
 
     def search(self, k: int, widen: bool) -> dict[str, Any]:
-        """``widen``: the retry when a filtered search came back short (see ``search``);
-        IVF then probes every list, which is exact for IVF_FLAT."""
-        if self.kind == "HNSW":
-            ef = max(self.ef, k)
-            return {"params": {"ef": max(8 * ef, 512) if widen else ef}}
+        """``widen`` probes every list, which is exact for IVF_FLAT."""
         return {"params": {"nprobe": self.nlist if widen else min(self.nprobe, self.nlist)}}
+
+
+MilvusIndexParams = HnswParams | IvfFlatParams
 
 
 def _score(ip: float) -> float:
@@ -124,7 +136,7 @@ class MilvusStore:
         self.uri = uri
         self._token = token.get_secret_value() if isinstance(token, SecretStr) else token or ""
         self.prefix = prefix
-        self.index = index or MilvusIndexParams()
+        self.index = index or HnswParams()
         self.consistency = consistency
         self.timeout_s = timeout_s
         self.generations = f"{prefix}_generations"  # never decodes as an index name
@@ -354,30 +366,23 @@ class MilvusStore:
 
         return await self._call(run)
 
-    async def search(
-        self,
-        index: str,
-        vector: Sequence[float],
-        k: int,
-        filters: Filters,
-        exclude_id: str | None = None,
-    ) -> SearchOutcome:
+    async def search(self, index: str, query: VectorQuery) -> SearchOutcome:
         """Filters and the excluded id go into the search itself (Milvus pre-filters), so k
         hits come back whenever k items match. An ANN index can still come back short on a
         rare value (IVF probes only nprobe lists): then, when more items match than came
         back, the search runs once more with exhaustive parameters."""
         coll = self._name(index)
-        nothing = matches_nothing(filters)
-        expr = "" if nothing else search_expr(filters, exclude_id)
+        nothing = matches_nothing(query.filters)
+        expr = "" if nothing else search_expr(query.filters, query.exclude_id)
 
         def run(c: MilvusClient) -> SearchOutcome:
-            query = self._check_vector(vector, self._dimension(c, coll))
+            vector = self._check_vector(query.vector, self._dimension(c, coll))
             gen = self._read_generation(c, coll) or 0  # before the search: see docs
             if nothing:
                 return SearchOutcome([], (gen,))
-            hits = self._search(c, coll, query, k, expr, widen=False)
-            if len(hits) < k and self._count(c, coll, expr) > len(hits):
-                hits = self._search(c, coll, query, k, expr, widen=True)
+            hits = self._search(c, coll, vector, query.k, expr, widen=False)
+            if len(hits) < query.k and self._count(c, coll, expr) > len(hits):
+                hits = self._search(c, coll, vector, query.k, expr, widen=True)
             return SearchOutcome(hits, (gen,))
 
         return await self._call(run)

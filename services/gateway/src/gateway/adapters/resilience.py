@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.errors import DependencyUnavailable
@@ -58,6 +59,21 @@ class CircuitBreaker:
             log.warning("circuit opened", extra={"dependency": self.name})
         if self._count >= self.failures:
             self._opened_at = self.clock()
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """How an adapter calls its dependency: ``timeout_s`` for a whole call (every try),
+    ``retries`` of a retryable failure within it, and when its breaker opens (after
+    ``breaker_failures`` in a row) and lets one trial call through (``breaker_reset_s``)."""
+
+    timeout_s: float = 2.0
+    retries: int = 2
+    breaker_failures: int = 5
+    breaker_reset_s: float = 5.0
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        return CircuitBreaker(name, self.breaker_failures, self.breaker_reset_s)
 
 
 async def call(

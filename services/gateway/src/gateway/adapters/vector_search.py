@@ -14,10 +14,11 @@ from pydantic import SecretStr
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
 from fashionrec_common.grpc_auth import ClientTls, aio_channel, bearer_metadata
-from gateway.adapters.resilience import CircuitBreaker, DeadlineExceeded, Unavailable, call
-from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem
+from gateway.adapters.resilience import CallPolicy, DeadlineExceeded, Unavailable, call
+from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem, VectorQuery
 from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
+DEFAULT_POLICY = CallPolicy()
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _INVALID = {
     grpc.StatusCode.INVALID_ARGUMENT,
@@ -37,12 +38,10 @@ class VectorSearchClient:
         self,
         address: str,
         *,
-        timeout_s: float = 2.0,
-        retries: int = 2,
-        breaker_failures: int = 5,
-        breaker_reset_s: float = 5.0,
+        policy: CallPolicy = DEFAULT_POLICY,
         token: str | SecretStr | None = None,
         tls: ClientTls | None = None,
+        index_kind: str = "HNSW",
     ) -> None:
         if not address:
             raise ValueError("a vector-search address (host:port) is required")
@@ -51,14 +50,13 @@ class VectorSearchClient:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
         self.address = address
+        self.index_kind = index_kind  # of the indexes ensure_index creates
         self.channel = aio_channel(address, tls, options)
         self.metadata = bearer_metadata(token)  # sent with every call (vector-search auth)
         self.stub = pb_grpc.VectorSearchStub(self.channel)
-        self.breaker = CircuitBreaker(
-            f"vector-search[{address}]", breaker_failures, breaker_reset_s
-        )
-        self.timeout_s = timeout_s
-        self.retries = retries
+        self.breaker = policy.breaker(f"vector-search[{address}]")
+        self.timeout_s = policy.timeout_s
+        self.retries = policy.retries
 
     async def close(self) -> None:
         await self.channel.close()
@@ -87,27 +85,20 @@ class VectorSearchClient:
         reply = await self._rpc("DescribeIndex", pb.DescribeIndexRequest(index=index))
         return (int(reply.info.generation),)
 
-    async def search(
-        self,
-        index: str,
-        vector: Sequence[float],
-        k: int,
-        filters: Filters,
-        exclude_id: str | None = None,
-    ) -> SearchOutcome:
+    async def search(self, index: str, query: VectorQuery) -> SearchOutcome:
         request = pb.SearchRequest(
             index=index,
-            query=pb.Query(vector=pb.Vector(values=vector)),
-            k=k + (1 if exclude_id else 0),
-            filters=_filters(filters),
+            query=pb.Query(vector=pb.Vector(values=query.vector)),
+            k=query.k + (1 if query.exclude_id else 0),
+            filters=_filters(query.filters),
         )
         reply = await self._rpc("Search", request)
         hits = [
             Hit(h.id, h.score, h.distance, dict(h.metadata))
             for h in reply.hits
-            if h.id != exclude_id
+            if h.id != query.exclude_id
         ]
-        return SearchOutcome(hits=hits[:k], generation=(int(reply.generation),))
+        return SearchOutcome(hits=hits[: query.k], generation=(int(reply.generation),))
 
     async def get(self, index: str, item_id: str, with_vector: bool) -> StoredItem | None:
         reply = await self._rpc(
@@ -128,10 +119,21 @@ class VectorSearchClient:
         return reply.deleted > 0
 
     async def ensure_index(self, index: str, dimension: int) -> None:
+        """Create ``index`` of this client's kind unless it exists. An index created earlier
+        with another kind (the setting changed since) is kept: the kind applies to new ones."""
         spec = pb.IndexSpec(
-            name=index, dimension=dimension, metric=pb.METRIC_INNER_PRODUCT, kind="Flat"
+            name=index, dimension=dimension, metric=pb.METRIC_INNER_PRODUCT, kind=self.index_kind
         )
-        await self._rpc("CreateIndex", pb.CreateIndexRequest(spec=spec, exist_ok=True))
+        try:
+            await self._rpc("CreateIndex", pb.CreateIndexRequest(spec=spec, exist_ok=True))
+        except InvalidInput as exc:
+            if "already exists" not in str(exc):
+                raise
+            reply = await self._rpc("DescribeIndex", pb.DescribeIndexRequest(index=index))
+            if reply.info.spec.dimension != dimension:
+                raise InvalidInput(
+                    f"index {index} holds {reply.info.spec.dimension}-d vectors, not {dimension}-d"
+                ) from exc
 
     async def list_indexes(self) -> list[IndexSummary]:
         reply = await self._rpc("ListIndexes", pb.ListIndexesRequest())

@@ -10,7 +10,7 @@ from fashionrec_common import compare_token
 from fashionrec_common.compare_token import Comparison, ShownRow
 from gateway.domain.recommend import Recommender
 from gateway.domain.timing import Timings
-from gateway.domain.types import Hit, StoredItem
+from gateway.domain.types import Hit, RecommendQuery, StoredItem
 from gateway.errors import InvalidInput
 
 
@@ -34,12 +34,7 @@ async def compare(
         raise InvalidInput("compare needs between 2 and 8 distinct models")
     catalogue, query = await recommender.find_item(item_id, catalogue, names[0], with_vector=False)
     results = await asyncio.gather(
-        *(
-            recommender.similar(
-                item_id, catalogue=catalogue, model=m, k=k, filters={}, timings=timings
-            )
-            for m in names
-        )
+        *(recommender.similar(item_id, RecommendQuery(catalogue, m, k), timings) for m in names)
     )
     order = list(range(len(names)))
     secrets.SystemRandom().shuffle(order)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import warnings
+from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -16,6 +17,15 @@ NATIVE_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP"})
 ALLOWED_FORMATS = NATIVE_FORMATS | {"WEBP"}
 ORIENTATION = 0x0112  # EXIF tag: how to turn the stored pixels to view the photo
 PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What one untrusted image may cost: its bytes, its decoded pixels, its decoding time."""
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_pixels: int = 25_000_000
+    decode_timeout_s: float = 2.0
 
 
 def check_size(data: bytes, max_bytes: int) -> None:
@@ -76,13 +86,12 @@ def _reencode(img: Image.Image, *, upright: bool) -> bytes:
     return out.getvalue()
 
 
-async def check_image_async(
-    data: bytes, max_bytes: int, max_pixels: int, timeout_s: float
-) -> bytes:
+async def check_image_async(data: bytes, limits: ImageLimits) -> bytes:
     """Decode in a worker thread; a pathological file cannot stall the event loop."""
+    timeout_s = limits.decode_timeout_s
     try:
         return await asyncio.wait_for(
-            asyncio.to_thread(check_image, data, max_bytes, max_pixels), timeout_s
+            asyncio.to_thread(check_image, data, limits.max_bytes, limits.max_pixels), timeout_s
         )
     except TimeoutError:
         raise InvalidInput(f"image took more than {timeout_s} s to decode") from None

@@ -17,9 +17,9 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from gateway.domain.job_record import INTERRUPTED, MAX_ERRORS, RUNNING, Job
+from gateway.domain.job_record import HEARTBEAT, INTERRUPTED, MAX_ERRORS, RUNNING, Job, JobUpdate
 from gateway.domain.ports import JobStore
 from gateway.errors import DependencyUnavailable, GatewayError
 
@@ -28,18 +28,8 @@ log = logging.getLogger(__name__)
 Batch = Sequence[tuple[str, bytes, dict]]
 
 
-@dataclass
-class _Pending:
-    """Progress not yet written (the store failed): added to the next write, not lost."""
-
-    done: int = 0
-    failed: int = 0
-    errors: list[dict[str, str]] = field(default_factory=list)
-
-    def add(self, done: int, failed: int, errors: Sequence[dict[str, str]]) -> None:
-        self.done += done
-        self.failed += failed
-        self.errors.extend(errors[: MAX_ERRORS - len(self.errors)])
+def _failed(batch: Batch, message: str) -> JobUpdate:
+    return JobUpdate(failed=len(batch), errors=[{"id": i, "error": message} for i, _, _ in batch])
 
 
 class MemoryJobStore:
@@ -58,27 +48,10 @@ class MemoryJobStore:
         job = self._jobs.get(job_id)
         return None if job is None else replace(job, errors=list(job.errors))
 
-    async def update(
-        self,
-        job_id: str,
-        now: float,
-        *,
-        done: int = 0,
-        failed: int = 0,
-        errors: Sequence[dict[str, str]] = (),
-        state: str | None = None,
-    ) -> None:
+    async def update(self, job_id: str, now: float, update: JobUpdate = HEARTBEAT) -> None:
         job = self._jobs.get(job_id)
-        if job is None:
-            return
-        job.done += done
-        job.failed += failed
-        job.errors.extend(errors[: MAX_ERRORS - len(job.errors)])
-        job.heartbeat_at = now
-        if done or failed or errors or state is not None:
-            job.updated_at = now
-        if state is not None:
-            job.state = state
+        if job is not None:
+            job.apply(update, now)
 
     async def close(self) -> None:
         self._jobs.clear()
@@ -141,46 +114,35 @@ class Jobs:
     ) -> None:
         beat = asyncio.create_task(self._beat(job.id))
         done, failed = 0, job.failed
-        pending = _Pending()
+        pending = HEARTBEAT
         try:
             for batch in batches:
                 try:
                     n = await run(batch)
                     done += n
-                    pending.add(n, 0, ())
+                    pending = pending.then(JobUpdate(done=n))
                 except GatewayError as exc:
                     failed += len(batch)
-                    pending.add(
-                        0, len(batch), [{"id": i, "error": exc.message} for i, _, _ in batch]
-                    )
+                    pending = pending.then(_failed(batch, exc.message))
                 except Exception:  # noqa: BLE001 - a job reports failures, it never crashes the app
                     log.exception("ingest batch failed", extra={"job_id": job.id})
                     failed += len(batch)
-                    pending.add(
-                        0, len(batch), [{"id": i, "error": "internal error"} for i, _, _ in batch]
-                    )
+                    pending = pending.then(_failed(batch, "internal error"))
                 pending = await self._write(job.id, pending)
             state = "succeeded" if failed == 0 else "failed" if done == 0 else "partial"
-            await self._write(job.id, pending, state)
+            await self._write(job.id, pending.then(JobUpdate(state=state)))
         finally:
             beat.cancel()
 
-    async def _write(self, job_id: str, pending: _Pending, state: str | None = None) -> _Pending:
+    async def _write(self, job_id: str, pending: JobUpdate) -> JobUpdate:
         """Write ``pending``; on a store outage keep it for the next write. A final state
         that cannot be written leaves the job to read ``interrupted`` once the lease ends."""
         try:
-            await self.store.update(
-                job_id,
-                self.clock(),
-                done=pending.done,
-                failed=pending.failed,
-                errors=pending.errors,
-                state=state,
-            )
+            await self.store.update(job_id, self.clock(), pending)
         except DependencyUnavailable as exc:
             log.warning("job %s: progress not recorded: %s", job_id, exc.message)
             return pending
-        return _Pending()
+        return HEARTBEAT
 
     async def _beat(self, job_id: str) -> None:
         while True:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.domain.job_record import Job
-from gateway.domain.types import Filters, IndexSummary, SearchOutcome, StoredItem
+from gateway.domain.job_record import HEARTBEAT, Job, JobUpdate
+from gateway.domain.types import Filters, IndexSummary, SearchOutcome, StoredItem, VectorQuery
 
 
 class Embedder(Protocol):
@@ -27,14 +27,7 @@ class VectorStore(Protocol):
 
     async def generation(self, index: str) -> tuple[int, ...]: ...
 
-    async def search(
-        self,
-        index: str,
-        vector: Sequence[float],
-        k: int,
-        filters: Filters,
-        exclude_id: str | None = None,
-    ) -> SearchOutcome: ...
+    async def search(self, index: str, query: VectorQuery) -> SearchOutcome: ...
 
     async def get(self, index: str, item_id: str, with_vector: bool) -> StoredItem | None: ...
 
@@ -72,18 +65,8 @@ class JobStore(Protocol):
 
     async def get(self, job_id: str) -> Job | None: ...
 
-    async def update(
-        self,
-        job_id: str,
-        now: float,
-        *,
-        done: int = 0,
-        failed: int = 0,
-        errors: Sequence[dict[str, str]] = (),
-        state: str | None = None,
-    ) -> None:
-        """Add ``done``/``failed`` atomically, append ``errors`` (capped), set ``state``; the
-        heartbeat is always ``now``, ``updated_at`` only when something changed. A job that
+    async def update(self, job_id: str, now: float, update: JobUpdate = HEARTBEAT) -> None:
+        """Apply ``update`` as ``Job.apply`` does, with counts added atomically; a job that
         is gone (expired, trimmed) is left alone."""
         ...
 

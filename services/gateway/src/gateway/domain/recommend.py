@@ -12,16 +12,17 @@ from dataclasses import dataclass, field, replace
 
 from fashionrec_common.index_names import PART_NAME
 from gateway.domain import routing
-from gateway.domain.images import check_image_async, check_size
+from gateway.domain.images import ImageLimits, check_image_async, check_size
 from gateway.domain.keys import content_hash, search_key
 from gateway.domain.ports import Cache, Embedder, VectorStore
 from gateway.domain.timing import Timings
 from gateway.domain.types import (
-    Filters,
     IndexSummary,
     Recommendations,
+    RecommendQuery,
     SearchOutcome,
     StoredItem,
+    VectorQuery,
     index_name,
 )
 from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
@@ -40,9 +41,7 @@ class Recommender:
     default_model: str
     cache_ttl_s: int = 300
     max_k: int = 100
-    max_upload_bytes: int = 8 * 1024 * 1024
-    max_pixels: int = 25_000_000
-    decode_timeout_s: float = 2.0
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
     generation_ttl_s: float = 1.0  # how long a looked-up index generation is trusted
     route_vote_k: int = routing.VOTE_K  # uploads without a catalogue: hits that vote
     clock: Callable[[], float] = time.monotonic
@@ -151,19 +150,12 @@ class Recommender:
             await self.cache.set(key, json.dumps(result.to_json()).encode(), self.cache_ttl_s)
 
     async def search_image(
-        self,
-        upload: bytes,
-        *,
-        catalogue: str | None,
-        model: str | None,
-        k: int,
-        filters: Filters,
-        timings: Timings,
+        self, upload: bytes, query: RecommendQuery, timings: Timings
     ) -> Recommendations:
         """The cache is keyed by the raw upload and looked up before decoding: it is only
         filled after ``upload`` passed the image check, so a hit needs no second check."""
-        check_size(upload, self.max_upload_bytes)
-        catalogues, model = self.validate_request(catalogue, model, k)
+        check_size(upload, self.image_limits.max_bytes)
+        catalogues, model = self.validate_request(query.catalogue, query.model, query.k)
         with timings.stage("generation"):  # no index for the model: an unknown model, 404
             gens = await self._generations(catalogues, model)
         async with self._served(model):  # indexed but not loaded: an outage, 503
@@ -174,28 +166,26 @@ class Recommender:
             index=",".join(index_name(c, model) for c in gens),
             model_version=version,
             generation=tuple(g for c in gens for g in gens[c]),
-            k=k,
-            filters=filters,
+            k=query.k,
+            filters=query.filters,
         )
         if (hit := await self._cached(key, timings)) is not None:
             return hit
         with timings.stage("decode"):
-            image = await check_image_async(
-                upload, self.max_upload_bytes, self.max_pixels, self.decode_timeout_s
-            )
+            image = await check_image_async(upload, self.image_limits)
         with timings.stage("embed"):
             async with self._served(model):
                 (vector,) = await self.embedder.embed(model, [image])
-        depth = k if len(gens) == 1 else max(k, self.route_vote_k)
+        depth = query.k if len(gens) == 1 else max(query.k, self.route_vote_k)
         outcomes: dict[str, SearchOutcome] = {}
         for name in gens:
             with timings.stage("search"):
                 outcomes[name] = await self.store.search(
-                    index_name(name, model), vector, depth, filters
+                    index_name(name, model), VectorQuery(vector, depth, query.filters)
                 )
         chosen = next(iter(gens)) if len(gens) == 1 else routing.vote(outcomes, self.route_vote_k)
         outcome = outcomes[chosen]
-        outcome = replace(outcome, hits=outcome.hits[:k])
+        outcome = replace(outcome, hits=outcome.hits[: query.k])
         result = Recommendations(
             items=outcome.hits,
             catalogue=chosen,
@@ -226,17 +216,11 @@ class Recommender:
         raise NotFound(f"item {item_id!r} not found", item_id=item_id)
 
     async def similar(
-        self,
-        item_id: str,
-        *,
-        catalogue: str | None,
-        model: str | None,
-        k: int,
-        filters: Filters,
-        timings: Timings,
+        self, item_id: str, query: RecommendQuery, timings: Timings
     ) -> Recommendations:
         """More like this, from the stored vector: works while the embedder is down."""
-        catalogues, model = self.validate_request(catalogue, model, k)
+        _, model = self.validate_request(query.catalogue, query.model, query.k)
+        catalogue = query.catalogue
         if not catalogue:
             catalogue, _ = await self.find_item(item_id, None, model, with_vector=False)
         index = index_name(catalogue, model)
@@ -248,8 +232,8 @@ class Recommender:
             index=index,
             model_version=None,  # stored vectors, not the live model, decide the answer
             generation=generation,
-            k=k,
-            filters=filters,
+            k=query.k,
+            filters=query.filters,
         )
         if (hit := await self._cached(key, timings)) is not None:
             return hit
@@ -257,7 +241,9 @@ class Recommender:
             item = await self.store.get(index, item_id, with_vector=True)
             if item is None or item.vector is None:
                 raise NotFound(f"item {item_id!r} not found in {index}", item_id=item_id)
-            outcome = await self.store.search(index, item.vector, k, filters, exclude_id=item_id)
+            outcome = await self.store.search(
+                index, VectorQuery(item.vector, query.k, query.filters, exclude_id=item_id)
+            )
         result = Recommendations(
             items=outcome.hits,
             catalogue=catalogue,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,27 @@ class StoredItem:
     id: str
     metadata: dict[str, str]
     vector: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class RecommendQuery:
+    """What a search by image or by item asks for, whichever transport it came in by."""
+
+    catalogue: str | None  # None: every catalogue (by image) or the item's own (by item)
+    model: str | None  # None: the default model
+    k: int
+    filters: Filters = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """A nearest-neighbour search in one index: the ``k`` best items matching ``filters``,
+    ``exclude_id`` left out (the query item itself, for more-like-this)."""
+
+    vector: Sequence[float]
+    k: int
+    filters: Filters = field(default_factory=dict)
+    exclude_id: str | None = None
 
 
 @dataclass(frozen=True)

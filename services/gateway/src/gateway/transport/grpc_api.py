@@ -11,7 +11,7 @@ from fashionrec_common.grpc_server import build_server
 from fashionrec_common.health import SERVING
 from gateway.domain.principals import peer_address, principal
 from gateway.domain.timing import Timings
-from gateway.domain.types import Recommendations, normalise_filters
+from gateway.domain.types import Recommendations, RecommendQuery, normalise_filters
 from gateway.errors import GatewayError
 from gateway.transport.rest.errors import status_of
 from gateway.wiring import Services
@@ -74,14 +74,13 @@ class RecommendServicer(pb_grpc.RecommendServicer):
         """Run ``method(target, ...)`` with the request's shared fields; map errors once."""
         try:
             await self._limit(context)
-            result = await method(
-                target,
-                catalogue=request.catalogue or None,
-                model=request.model or None,
-                k=request.k or 10,
-                filters=normalise_filters({f.key: list(f.values) for f in request.filters}),
-                timings=Timings(),
+            query = RecommendQuery(
+                request.catalogue or None,
+                request.model or None,
+                request.k or 10,
+                normalise_filters({f.key: list(f.values) for f in request.filters}),
             )
+            result = await method(target, query, Timings())
         except GatewayError as exc:
             await self._fail(context, exc)
         return _reply(result, self.image_base)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,23 +32,30 @@ def write_spec(directory: Path, spec: IndexSpec) -> None:
     fsync_dir(directory)
 
 
+@dataclass(frozen=True)
+class IndexOptions:
+    """How the service keeps every index: WAL fsync policy, size limit, GPU replicas."""
+
+    fsync: str = "always"  # always, batch or never (see WriteAheadLog)
+    max_vectors: int = 20_000_000
+    use_gpu: bool = False
+
+
+DEFAULT_OPTIONS = IndexOptions()
+
+
 class ManagedIndex:
     """Collection + lock + WAL. Public methods are thread-safe."""
 
     def __init__(
-        self,
-        directory: Path,
-        spec: IndexSpec,
-        fsync: str = "always",
-        max_vectors: int = 20_000_000,
-        use_gpu: bool = False,
+        self, directory: Path, spec: IndexSpec, options: IndexOptions = DEFAULT_OPTIONS
     ) -> None:
         self.directory = directory
         self.spec = spec
         self.lock = RWLock()
-        self.coll = Collection(spec, use_gpu=use_gpu)
-        self.wal = WriteAheadLog(directory, fsync)
-        self.max_vectors = max_vectors
+        self.coll = Collection(spec, use_gpu=options.use_gpu)
+        self.wal = WriteAheadLog(directory, options.fsync)
+        self.max_vectors = options.max_vectors
         self.snapshot_generation = 0
         self.dropped = False
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from vector_search.errors import IndexExists, IndexNotFound
-from vector_search.index.managed import ManagedIndex, write_spec
+from vector_search.index.managed import DEFAULT_OPTIONS, IndexOptions, ManagedIndex, write_spec
 from vector_search.index.spec import IndexSpec
 from vector_search.index.wal import fsync_dir
 
@@ -21,23 +21,15 @@ log = logging.getLogger(__name__)
 class IndexRegistry:
     """Create/open/drop indexes; the data directory is the only state."""
 
-    def __init__(
-        self,
-        data_dir: Path,
-        fsync: str = "always",
-        max_vectors: int = 20_000_000,
-        use_gpu: bool = False,
-    ) -> None:
+    def __init__(self, data_dir: Path, options: IndexOptions = DEFAULT_OPTIONS) -> None:
         self.root = data_dir / "indexes"
         self.trash = data_dir / "trash"
-        self.fsync = fsync
-        self.max_vectors = max_vectors
-        self.use_gpu = use_gpu
+        self.options = options
         self._indexes: dict[str, ManagedIndex] = {}
         self._lock = threading.Lock()
 
     def _new(self, directory: Path, spec: IndexSpec) -> ManagedIndex:
-        return ManagedIndex(directory, spec, self.fsync, self.max_vectors, self.use_gpu)
+        return ManagedIndex(directory, spec, self.options)
 
     def open_all(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from fashionrec_common.grpc_auth import bind, token_auth
 from fashionrec_common.grpc_server import build_server as build_grpc_server
 from fashionrec_common.health import SERVING
 from vector_search.config import VectorSearchSettings
+from vector_search.index.managed import IndexOptions
 from vector_search.index.registry import IndexRegistry
 from vector_search.metrics import request_latency
 from vector_search.transport.servicer import VectorSearchServicer
@@ -33,9 +34,12 @@ class VectorSearchServer:
 
     def __init__(self, settings: VectorSearchSettings, metrics: CollectorRegistry | None) -> None:
         self.settings = settings
-        self.registry = IndexRegistry(
-            settings.data_dir, settings.fsync, settings.max_vectors_per_index, settings.use_gpu
+        options = IndexOptions(
+            fsync=settings.fsync,
+            max_vectors=settings.max_vectors_per_index,
+            use_gpu=settings.use_gpu,
         )
+        self.registry = IndexRegistry(settings.data_dir, options)
         self.pools = {
             "search": ThreadPoolExecutor(settings.search_threads, "vs-search", _single_thread_omp),
             "batch": ThreadPoolExecutor(2, "vs-batch"),

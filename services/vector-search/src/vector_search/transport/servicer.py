@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from vector_search.index.registry import IndexRegistry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Req = TypeVar("Req")
 
 # Most specific first: DimensionMismatch is an InvalidArgument.
 STATUS: list[tuple[type[errors.VectorSearchError], grpc.StatusCode]] = [
@@ -47,6 +49,22 @@ def status_for(exc: errors.VectorSearchError) -> grpc.StatusCode:
         if isinstance(exc, cls):
             return code
     return grpc.StatusCode.INTERNAL
+
+
+def _rpc(
+    pool: str,
+) -> Callable[[Callable[[Any, Req], T]], Callable[[Any, Req, Any], Awaitable[T]]]:
+    """Make ``method(self, request)`` the gRPC method of its name: it runs on the worker
+    pool ``pool`` through ``VectorSearchServicer._run`` (deadline, status, latency)."""
+
+    def wrap(method: Callable[[Any, Req], T]) -> Callable[[Any, Req, Any], Awaitable[T]]:
+        @functools.wraps(method)
+        async def rpc(self: VectorSearchServicer, request: Req, context: Any) -> T:
+            return await self._run(context, method.__name__, pool, lambda: method(self, request))
+
+        return rpc
+
+    return wrap
 
 
 class VectorSearchServicer(pb_grpc.VectorSearchServicer):
@@ -88,78 +106,56 @@ class VectorSearchServicer(pb_grpc.VectorSearchServicer):
         if n > self.settings.max_batch:
             raise errors.ResourceExhausted(f"{n} entries, the limit is {self.settings.max_batch}")
 
-    async def CreateIndex(
-        self, request: pb.CreateIndexRequest, context: Any
-    ) -> pb.CreateIndexResponse:
-        def work() -> pb.CreateIndexResponse:
-            index, created = self.reg.create(spec_from_proto(request.spec), request.exist_ok)
-            return pb.CreateIndexResponse(info=info_to_proto(index), created=created)
+    @_rpc("write")
+    def CreateIndex(self, request: pb.CreateIndexRequest) -> pb.CreateIndexResponse:
+        index, created = self.reg.create(spec_from_proto(request.spec), request.exist_ok)
+        return pb.CreateIndexResponse(info=info_to_proto(index), created=created)
 
-        return await self._run(context, "CreateIndex", "write", work)
+    @_rpc("search")
+    def ListIndexes(self, request: pb.ListIndexesRequest) -> pb.ListIndexesResponse:
+        return pb.ListIndexesResponse(indexes=[info_to_proto(i) for i in self.reg.list()])
 
-    async def ListIndexes(
-        self, request: pb.ListIndexesRequest, context: Any
-    ) -> pb.ListIndexesResponse:
-        def work() -> pb.ListIndexesResponse:
-            return pb.ListIndexesResponse(indexes=[info_to_proto(i) for i in self.reg.list()])
+    @_rpc("search")
+    def DescribeIndex(self, request: pb.DescribeIndexRequest) -> pb.DescribeIndexResponse:
+        return pb.DescribeIndexResponse(info=info_to_proto(self.reg.get(request.index)))
 
-        return await self._run(context, "ListIndexes", "search", work)
+    @_rpc("write")
+    def DropIndex(self, request: pb.DropIndexRequest) -> pb.DropIndexResponse:
+        self.reg.drop(request.index)
+        return pb.DropIndexResponse()
 
-    async def DescribeIndex(
-        self, request: pb.DescribeIndexRequest, context: Any
-    ) -> pb.DescribeIndexResponse:
-        def work() -> pb.DescribeIndexResponse:
-            return pb.DescribeIndexResponse(info=info_to_proto(self.reg.get(request.index)))
+    @_rpc("write")
+    def Upsert(self, request: pb.UpsertRequest) -> pb.UpsertResponse:
+        self._check_batch(len(request.items))
+        index = self.reg.get(request.index)
+        ids, vectors, metas = items_to_arrays(request.items, index.spec.dimension)
+        n, gen = index.upsert(ids, vectors, metas)
+        return pb.UpsertResponse(upserted=n, generation=gen)
 
-        return await self._run(context, "DescribeIndex", "search", work)
+    @_rpc("write")
+    def Delete(self, request: pb.DeleteRequest) -> pb.DeleteResponse:
+        self._check_batch(len(request.ids))
+        n, gen = self.reg.get(request.index).delete(list(request.ids))
+        return pb.DeleteResponse(deleted=n, generation=gen)
 
-    async def DropIndex(self, request: pb.DropIndexRequest, context: Any) -> pb.DropIndexResponse:
-        def work() -> pb.DropIndexResponse:
-            self.reg.drop(request.index)
-            return pb.DropIndexResponse()
+    @_rpc("search")
+    def Get(self, request: pb.GetRequest) -> pb.GetResponse:
+        self._check_batch(len(request.ids))
+        found, missing = self.reg.get(request.index).get(list(request.ids))
+        items = [
+            pb.Item(id=ext, metadata=meta, vector=vec.tolist() if request.with_vectors else [])
+            for ext, meta, vec in found
+        ]
+        return pb.GetResponse(items=items, missing=missing)
 
-        return await self._run(context, "DropIndex", "write", work)
-
-    async def Upsert(self, request: pb.UpsertRequest, context: Any) -> pb.UpsertResponse:
-        def work() -> pb.UpsertResponse:
-            self._check_batch(len(request.items))
-            index = self.reg.get(request.index)
-            ids, vectors, metas = items_to_arrays(request.items, index.spec.dimension)
-            n, gen = index.upsert(ids, vectors, metas)
-            return pb.UpsertResponse(upserted=n, generation=gen)
-
-        return await self._run(context, "Upsert", "write", work)
-
-    async def Delete(self, request: pb.DeleteRequest, context: Any) -> pb.DeleteResponse:
-        def work() -> pb.DeleteResponse:
-            self._check_batch(len(request.ids))
-            n, gen = self.reg.get(request.index).delete(list(request.ids))
-            return pb.DeleteResponse(deleted=n, generation=gen)
-
-        return await self._run(context, "Delete", "write", work)
-
-    async def Get(self, request: pb.GetRequest, context: Any) -> pb.GetResponse:
-        def work() -> pb.GetResponse:
-            self._check_batch(len(request.ids))
-            found, missing = self.reg.get(request.index).get(list(request.ids))
-            items = [
-                pb.Item(id=ext, metadata=meta, vector=vec.tolist() if request.with_vectors else [])
-                for ext, meta, vec in found
-            ]
-            return pb.GetResponse(items=items, missing=missing)
-
-        return await self._run(context, "Get", "search", work)
-
-    async def ListItems(self, request: pb.ListItemsRequest, context: Any) -> pb.ListItemsResponse:
-        def work() -> pb.ListItemsResponse:
-            limit = min(request.limit or 100, 1000)
-            page, total = self.reg.get(request.index).list_items(
-                request.offset, limit, filters_from_proto(request.filters)
-            )
-            items = [pb.Item(id=ext, metadata=meta) for ext, meta in page]
-            return pb.ListItemsResponse(items=items, total=total)
-
-        return await self._run(context, "ListItems", "search", work)
+    @_rpc("search")
+    def ListItems(self, request: pb.ListItemsRequest) -> pb.ListItemsResponse:
+        limit = min(request.limit or 100, 1000)
+        page, total = self.reg.get(request.index).list_items(
+            request.offset, limit, filters_from_proto(request.filters)
+        )
+        items = [pb.Item(id=ext, metadata=meta) for ext, meta in page]
+        return pb.ListItemsResponse(items=items, total=total)
 
     def _search_group(
         self, index: ManagedIndex, reqs: list[pb.SearchRequest]
@@ -181,31 +177,25 @@ class VectorSearchServicer(pb_grpc.VectorSearchServicer):
         hits, gen = index.search(np.stack(rows), opts, self_ids)
         return [hits_to_proto(h, gen) for h in hits]
 
-    async def Search(self, request: pb.SearchRequest, context: Any) -> pb.SearchResponse:
-        def work() -> pb.SearchResponse:
-            return self._search_group(self.reg.get(request.index), [request])[0]
+    # Always on the search pool, never the event loop: FAISS releases the GIL, so
+    # concurrent searches use every core while the loop keeps accepting requests.
+    @_rpc("search")
+    def Search(self, request: pb.SearchRequest) -> pb.SearchResponse:
+        return self._search_group(self.reg.get(request.index), [request])[0]
 
-        # Always on the search pool, never the event loop: FAISS releases the GIL, so
-        # concurrent searches use every core while the loop keeps accepting requests.
-        return await self._run(context, "Search", "search", work)
-
-    async def BatchSearch(
-        self, request: pb.BatchSearchRequest, context: Any
-    ) -> pb.BatchSearchResponse:
-        def work() -> pb.BatchSearchResponse:
-            self._check_batch(len(request.requests))
-            groups: dict[bytes, list[int]] = {}
-            for pos, req in enumerate(request.requests):
-                key = pb.SearchRequest(
-                    index=req.index, k=req.k, filters=req.filters, params=req.params
-                ).SerializeToString(deterministic=True)
-                groups.setdefault(key, []).append(pos)
-            out: list[pb.SearchResponse | None] = [None] * len(request.requests)
-            for positions in groups.values():
-                reqs = [request.requests[p] for p in positions]
-                index = self.reg.get(reqs[0].index)
-                for pos, resp in zip(positions, self._search_group(index, reqs), strict=True):
-                    out[pos] = resp
-            return pb.BatchSearchResponse(responses=out)
-
-        return await self._run(context, "BatchSearch", "batch", work)
+    @_rpc("batch")
+    def BatchSearch(self, request: pb.BatchSearchRequest) -> pb.BatchSearchResponse:
+        self._check_batch(len(request.requests))
+        groups: dict[bytes, list[int]] = {}
+        for pos, req in enumerate(request.requests):
+            key = pb.SearchRequest(
+                index=req.index, k=req.k, filters=req.filters, params=req.params
+            ).SerializeToString(deterministic=True)
+            groups.setdefault(key, []).append(pos)
+        out: list[pb.SearchResponse | None] = [None] * len(request.requests)
+        for positions in groups.values():
+            reqs = [request.requests[p] for p in positions]
+            index = self.reg.get(reqs[0].index)
+            for pos, resp in zip(positions, self._search_group(index, reqs), strict=True):
+                out[pos] = resp
+        return pb.BatchSearchResponse(responses=out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Engine, exists, select, text
@@ -69,19 +70,17 @@ class SqlVoteRepository:
 
     def add_vote(self, vote: NewVote) -> int:
         c = vote.comparison
+        # The vote's own fields are stored as they are, each in the column of the same name.
+        own = {f.name: getattr(vote, f.name) for f in fields(vote) if f.name != "comparison"}
         row = VoteRow(
             nonce=c.nonce,
             catalogue=c.catalogue,
             query_id=c.query_id,
-            annotator_id=vote.annotator_id,
-            choice=vote.choice,
-            chosen_model=vote.chosen_model,
-            duration_ms=vote.duration_ms,
-            token=vote.token,
             rows=[
                 ShownRowRow(position=i, model=r.model, item_ids=list(r.items))
                 for i, r in enumerate(c.rows, start=1)
             ],
+            **own,
         )
         try:
             with self._session() as s:

@@ -23,33 +23,38 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BaselineSpec:
-    """One baseline: its Keras application, native and minimum input size, preprocessing, source."""
+    """One baseline: its Keras application, preprocessing, dimension, native and minimum input
+    size, and weights source.
+
+    The defaults are the common case (a 224-pixel Keras application), so a row of ``SPECS``
+    spells out only where a baseline differs."""
 
     name: str
     application: str | None  # attribute of keras.applications (None: built here)
-    input_size: int
-    min_input_size: int
     preprocessing: str  # a Preprocess mode
     dimension: int
-    source: str  # "tflite" (shared dir), "pytorch" (PyPI package) or "keras" (download/file)
+    input_size: int = 224
+    min_input_size: int = 32
+    # "keras" (download/file), "tflite" (shared dir) or "pytorch" (PyPI package)
+    source: str = "keras"
 
 
 SPECS: dict[str, BaselineSpec] = {
     s.name: s
     for s in (
-        BaselineSpec("vgg16", "VGG16", 224, 32, "caffe", 512, "keras"),
-        BaselineSpec("vgg19", "VGG19", 224, 32, "caffe", 512, "keras"),
-        BaselineSpec("inception_v3", "InceptionV3", 299, 75, "tf", 2048, "keras"),
-        BaselineSpec("inception_resnet_v2", "InceptionResNetV2", 299, 75, "tf", 1536, "keras"),
-        BaselineSpec("resnet50", "ResNet50", 224, 32, "caffe", 2048, "keras"),
-        BaselineSpec("resnet101", "ResNet101", 224, 32, "caffe", 2048, "keras"),
-        BaselineSpec("resnet152", "ResNet152", 224, 32, "caffe", 2048, "keras"),
-        BaselineSpec("densenet121", "DenseNet121", 224, 32, "torch", 1024, "keras"),
-        BaselineSpec("densenet169", "DenseNet169", 224, 32, "torch", 1664, "keras"),
-        BaselineSpec("densenet201", "DenseNet201", 224, 32, "torch", 1920, "keras"),
-        BaselineSpec("mobilenet", "MobileNet", 224, 32, "tf", 1024, "tflite"),
-        BaselineSpec("mobilenet_v2", "MobileNetV2", 224, 32, "tf", 1280, "tflite"),
-        BaselineSpec("efficientnet_lite0", None, 224, 32, "lite", 1280, "pytorch"),
+        BaselineSpec("vgg16", "VGG16", "caffe", 512),
+        BaselineSpec("vgg19", "VGG19", "caffe", 512),
+        BaselineSpec("inception_v3", "InceptionV3", "tf", 2048, 299, 75),
+        BaselineSpec("inception_resnet_v2", "InceptionResNetV2", "tf", 1536, 299, 75),
+        BaselineSpec("resnet50", "ResNet50", "caffe", 2048),
+        BaselineSpec("resnet101", "ResNet101", "caffe", 2048),
+        BaselineSpec("resnet152", "ResNet152", "caffe", 2048),
+        BaselineSpec("densenet121", "DenseNet121", "torch", 1024),
+        BaselineSpec("densenet169", "DenseNet169", "torch", 1664),
+        BaselineSpec("densenet201", "DenseNet201", "torch", 1920),
+        BaselineSpec("mobilenet", "MobileNet", "tf", 1024, source="tflite"),
+        BaselineSpec("mobilenet_v2", "MobileNetV2", "tf", 1280, source="tflite"),
+        BaselineSpec("efficientnet_lite0", None, "lite", 1280, source="pytorch"),
     )
 }
 NAMES = tuple(SPECS)

@@ -109,6 +109,20 @@ def resolve(bases: list[Path], name: str) -> Path | None:
     return None
 
 
+def _embed(
+    version_dir: Path, files: list[Path], cfg: EvalConfig, label: str
+) -> tuple[np.ndarray, float, bool]:
+    """Embed ``files`` as ``label`` with the run's batch size, cache and progress settings."""
+    return emb.embed(
+        version_dir,
+        files,
+        label=label,
+        batch_size=cfg.batch_size,
+        cache_dir=cfg.cache_dir,
+        progress=cfg.progress,
+    )
+
+
 def score_model(prep: Prepared, vectors: np.ndarray, cfg: EvalConfig) -> tuple[dict, dict]:
     """Summaries per query set (overall, per catalogue, excl. same title) and per-query p@5."""
     out: dict[str, Any] = {}
@@ -148,14 +162,7 @@ def run(catalog: Catalog, cfg: EvalConfig) -> dict[str, Any]:
         if version_dir is None:
             logger.warning("model %s: no exported version found, skipped", name)
             continue
-        vectors, seconds, cached = emb.embed(
-            version_dir,
-            prep.files,
-            batch_size=cfg.batch_size,
-            cache_dir=cfg.cache_dir,
-            progress=cfg.progress,
-            label=name,
-        )
+        vectors, seconds, cached = _embed(version_dir, prep.files, cfg, name)
         logger.info(
             "%s: %d x %d vectors (%s)",
             name,
@@ -201,14 +208,7 @@ def _routing(
     shop = prepare(load_catalog(cfg.route_against), None, cfg.seed)
     if set(prep.groups.tolist()) - set(shop.groups.tolist()):
         logger.warning("routing: %s lacks some of the evaluated catalogues", cfg.route_against)
-    shop_vectors, _, _ = emb.embed(
-        version_dir,
-        shop.files,
-        batch_size=cfg.batch_size,
-        cache_dir=cfg.cache_dir,
-        progress=cfg.progress,
-        label=f"{name} (routing index)",
-    )
+    shop_vectors, _, _ = _embed(version_dir, shop.files, cfg, f"{name} (routing index)")
     result = routing.evaluate(vectors, prep.groups, shop_vectors, shop.groups)
     return {"against": str(cfg.route_against), "rules": result}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -18,7 +19,6 @@ from embedder.heads.model import (
     fit_whitening,
     pooled_extractor,
 )
-from embedder.image_guard import DEFAULT_MAX_PIXELS
 from embedder.models import GAN, build_gan
 from embedder.servable import export_model
 
@@ -63,11 +63,14 @@ def export_head(
     *,
     model_base: str | Path,
     name: str,
-    version: int | None = None,
     metadata: dict[str, object] | None = None,
-    warmup: bool = True,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    **export: Any,
 ) -> Path:
+    """Fit the head on ``train_files`` and export it as the servable ``name``.
+
+    ``export`` goes to :func:`embedder.servable.export_model` as is (``version``, ``warmup``,
+    ``max_pixels``), with that function's defaults; ``metadata`` is added to the head's own.
+    """
     whitening = fit_head(gan, config, train_files)
     extractor = build_head(gan, config, whitening, name=name)
     meta = {"head": config.as_dict(), "pca_fit_images": len(train_files) if whitening else 0}
@@ -77,10 +80,8 @@ def export_head(
         input_size=gan.image_size,
         model_base=model_base,
         name=name,
-        version=version,
-        warmup=warmup,
         metadata=meta,
-        max_pixels=max_pixels,
+        **export,
     )
 
 

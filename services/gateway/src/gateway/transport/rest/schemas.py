@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+
+from gateway.domain.job_record import Job
 
 # An 8x8 JPEG: the examples are requests a client can send as they are.
 EXAMPLE_JPEG_B64 = (
@@ -120,7 +123,8 @@ class ItemIn(BaseModel):
 
 
 class JobOut(BaseModel):
-    job_id: str
+    # Read from the domain's Job (JobOut.of); no docstring: it would become API text.
+    job_id: str = Field(validation_alias=AliasChoices("job_id", "id"))
     state: str = Field(
         description="running | succeeded | partial | failed | interrupted (the replica "
         "running it stopped; items counted done are stored, resubmit the rest)"
@@ -132,6 +136,18 @@ class JobOut(BaseModel):
     errors: list[dict[str, str]] = Field(default_factory=list, description="the first 50")
     created_at: str | None = Field(None, description="ISO 8601, UTC")
     updated_at: str | None = Field(None, description="last progress or state change")
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls.model_validate(job, from_attributes=True)
+
+    @field_validator("created_at", "updated_at", mode="before")
+    @classmethod
+    def _iso(cls, value: object) -> object:
+        """The record's wall-clock seconds, as ISO 8601 in UTC to the millisecond."""
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds")
+        return value
 
 
 class CompareRow(BaseModel):

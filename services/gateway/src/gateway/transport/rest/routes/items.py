@@ -46,8 +46,7 @@ async def _image(item: ItemIn, services: Services) -> bytes:
         data = base64.b64decode(item.image_b64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidInput("image_b64 is not valid base64") from exc
-    s = services.settings
-    return await check_image_async(data, s.max_upload_bytes, s.max_pixels, s.decode_timeout_s)
+    return await check_image_async(data, services.recommender.image_limits)
 
 
 def _meta(item: ItemIn) -> dict[str, str]:
@@ -75,7 +74,7 @@ async def create_item(item: ItemIn, services: ServicesDep, _: WriteKey) -> dict[
     openapi_extra=NDJSON_BODY,
     summary="NDJSON ingest in the background; poll GET /v1/jobs/{job_id} for progress (API key)",
 )
-async def batch(request: Request, services: ServicesDep, _: WriteKey) -> dict[str, Any]:
+async def batch(request: Request, services: ServicesDep, _: WriteKey) -> JobOut:
     groups: dict[tuple[str, tuple[str, ...]], list[tuple[str, bytes, dict]]] = defaultdict(list)
     rejected: list[dict[str, str]] = []
     lines = (await request.body()).splitlines()
@@ -109,15 +108,15 @@ async def batch(request: Request, services: ServicesDep, _: WriteKey) -> dict[st
         catalogue, models = runners[id(chunk)]
         return await services.recommender.ingest(catalogue, models, chunk)
 
-    return (await services.jobs.start(batches, run, rejected)).to_json()
+    return JobOut.of(await services.jobs.start(batches, run, rejected))
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS, summary="Ingest progress")
-async def job(job_id: str, services: ServicesDep) -> dict[str, Any]:
+async def job(job_id: str, services: ServicesDep) -> JobOut:
     found = await services.jobs.get(job_id)
     if found is None:
         raise NotFound(f"no job {job_id!r}")
-    return found.to_json()
+    return JobOut.of(found)
 
 
 @router.delete(

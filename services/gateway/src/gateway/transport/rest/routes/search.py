@@ -17,6 +17,7 @@ from gateway.domain.types import (
     MAX_FILTER_KEYS,
     MAX_FILTER_VALUES,
     MAX_FILTERS_CHARS,
+    RecommendQuery,
     normalise_filters,
     parse_filters,
 )
@@ -142,15 +143,27 @@ async def search(request: Request, services: ServicesDep) -> Response:
     timings = Timings()
     with timings.stage("parse"):
         data, fields = await _parse(request, services)
-    result = await services.recommender.search_image(
-        data,
-        catalogue=catalogue_or_auto(fields.get("catalogue")),
-        model=fields.get("model") or None,
-        k=int(fields["k"]),
-        filters=normalise_filters(fields.get("filters")),
-        timings=timings,
+    query = RecommendQuery(
+        catalogue_or_auto(fields.get("catalogue")),
+        fields.get("model") or None,
+        int(fields["k"]),
+        normalise_filters(fields.get("filters")),
     )
+    result = await services.recommender.search_image(data, query, timings)
     return search_reply(request, services, "search", result, timings, start)
+
+
+def similar_query(
+    catalogue: Annotated[str | None, Query(description="shoes, handbags; empty = look up")] = None,
+    model: Annotated[str | None, Query(examples=["infogan"])] = None,
+    k: Annotated[int, Query(ge=1)] = 10,
+    filters: Annotated[str | None, Query(description=FILTERS_DOC)] = None,
+) -> RecommendQuery:
+    """The query string of GET /v1/items/{id}/similar."""
+    return RecommendQuery(catalogue_or_auto(catalogue), model, k, parse_filters(filters))
+
+
+SimilarQuery = Annotated[RecommendQuery, Depends(similar_query)]
 
 
 @router.get(
@@ -160,22 +173,9 @@ async def search(request: Request, services: ServicesDep) -> Response:
     summary="More like this: neighbours of a stored item (no re-embedding)",
 )
 async def similar(
-    item_id: str,
-    request: Request,
-    services: ServicesDep,
-    catalogue: Annotated[str | None, Query(description="shoes, handbags; empty = look up")] = None,
-    model: Annotated[str | None, Query(examples=["infogan"])] = None,
-    k: Annotated[int, Query(ge=1)] = 10,
-    filters: Annotated[str | None, Query(description=FILTERS_DOC)] = None,
+    item_id: str, query: SimilarQuery, request: Request, services: ServicesDep
 ) -> Response:
     start = started(request)
     timings = Timings()
-    result = await services.recommender.similar(
-        item_id,
-        catalogue=catalogue_or_auto(catalogue),
-        model=model,
-        k=k,
-        filters=parse_filters(filters),
-        timings=timings,
-    )
+    result = await services.recommender.similar(item_id, query, timings)
     return search_reply(request, services, "similar", result, timings, start)
