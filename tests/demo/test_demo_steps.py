@@ -3,26 +3,21 @@ baselines to serve, ports. (tests/e2e runs the demo's steps for real.)"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from fashionrec_testing.repo import load_demo
 from fashionrec_testing.system import LocalSystem, default_ports
 
-ROOT = Path(__file__).resolve().parents[2]
 ALL = ["mobilenet", "mobilenet_v2", "efficientnet_lite0"]  # with weights in ../shared
 
 
 @pytest.fixture(scope="module")
 def demo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fashionrec_demo", ROOT / "scripts" / "demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_demo()
 
 
 def fake_run(run: Path, steps: list[int], newest: int | None = None) -> None:

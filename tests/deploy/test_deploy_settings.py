@@ -4,14 +4,13 @@ pydantic-settings, so it is checked here against the services' settings classes.
 
 from __future__ import annotations
 
-import functools
 import importlib
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from pydantic import AliasChoices
+
+from .conftest import k8s_container, rendered
 
 yaml = pytest.importorskip("yaml", reason="PyYAML comes with kubernetes-validate")
 
@@ -54,27 +53,10 @@ def test_deploy_compose_env_names_are_settings(service: str) -> None:
     assert unknown(service, set(compose["services"][service].get("environment", {}))) == set()
 
 
-@functools.cache
-def rendered(overlay: str) -> list[dict]:
-    out = subprocess.run(["kubectl", "kustomize", str(REPO / "deploy" / "k8s" / overlay)],
-                         capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
 @pytest.mark.parametrize("service", sorted(SETTINGS))
 @pytest.mark.parametrize("overlay", ["overlays/dev", "overlays/prod-gpu"])
 def test_deploy_k8s_env_names_are_settings(service: str, overlay: str) -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl (with its built-in kustomize) is not installed")
-    docs = rendered(overlay)
-    maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
-    workload = next(
-        d for d in docs
-        if d["kind"] in ("Deployment", "StatefulSet") and d["metadata"]["name"] == service
-    )  # fmt: skip
-    container = workload["spec"]["template"]["spec"]["containers"][0]
-    names = {e["name"] for e in container.get("env", [])}
-    for source in container.get("envFrom", []):
-        names |= set(maps[source["configMapRef"]["name"]])
+    _, env = k8s_container(rendered(overlay), service)
+    names = set(env)
     assert names, f"{service} gets no settings"
     assert unknown(service, names) == set()

@@ -14,9 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shutil
 import string
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,6 +31,8 @@ from fashionrec_testing.system import (
     Probe,
     Service,
 )
+
+from .conftest import k8s_container, rendered
 
 yaml = pytest.importorskip("yaml", reason="PyYAML comes with kubernetes-validate")
 
@@ -97,15 +97,6 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 
-@functools.cache
-def rendered(overlay: str) -> list[dict]:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl (with its built-in kustomize) is not installed")
-    out = subprocess.run(["kubectl", "kustomize", str(REPO / "deploy" / "k8s" / overlay)],
-                         capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
 def deployed(target: str, service: str) -> Deployed:
     if target == "compose":
         svc = compose()["services"][service]
@@ -117,18 +108,7 @@ def deployed(target: str, service: str) -> Deployed:
             ports[str(port)] = port
         test = svc["healthcheck"]["test"]
         return Deployed(entry + svc.get("command", cmd), env, ports, [test], env)
-    docs = rendered(target)
-    maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
-    workload = next(
-        d for d in docs
-        if d["kind"] in ("Deployment", "StatefulSet") and d["metadata"]["name"] == service
-    )  # fmt: skip
-    c = workload["spec"]["template"]["spec"]["containers"][0]
-    env: dict[str, str | None] = {}
-    for source in c.get("envFrom", []):
-        env |= maps[source["configMapRef"]["name"]]
-    for e in c.get("env", []):
-        env[e["name"]] = e.get("value")
+    c, env = k8s_container(rendered(target), service)
     if "command" in c:
         argv = c["command"] + c.get("args", [])
     else:

@@ -12,7 +12,6 @@ otherwise generated ones.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from fashionrec_testing.repo import load_demo
 from fashionrec_testing.supervisor import Child, Supervisor
 from fashionrec_testing.system import LocalSystem, free_ports
 
@@ -88,15 +88,6 @@ def make_catalogue(out: Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return out
-
-
-def load_demo() -> ModuleType:
-    """scripts/demo.py as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("fashionrec_demo", ROOT / "scripts" / "demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from fashionrec_testing.browser import CHROMIUM, chromium
+from fashionrec_testing.browser import chromium_or_skip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.browser]
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -27,10 +27,7 @@ K = 5
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium missing (make system-deps installs it)")
-    pytest.importorskip("playwright.sync_api", reason="pip install playwright==1.65.2")
-    with chromium() as b:
+    with chromium_or_skip() as b:
         yield b
 
 

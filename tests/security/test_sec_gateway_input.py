@@ -5,10 +5,8 @@ Every row failed against the gateway before the fix."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import struct
-import sys
 import threading
 import time
 import uuid
@@ -26,27 +24,20 @@ import pytest
 import redis
 from PIL import Image
 
+from fashionrec_testing.repo import REPO, load_file
 from gateway.config import GatewaySettings
 from gateway.transport.rest.app import create_app
 from gateway.wiring import Services, build_rate_limiter
 
-REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/13"
 KEY = "configured-key-zz9"
 
 
-def _gateway_fakes() -> Any:
-    """The fakes of services/gateway/tests/unit/conftest.py (one definition of them)."""
-    path = REPO / "services" / "gateway" / "tests" / "unit" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("fashionrec_gateway_unit_fakes", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fakes = _gateway_fakes()
+# The fakes of services/gateway/tests/unit/conftest.py (one definition of them).
+fakes = load_file(
+    REPO / "services" / "gateway" / "tests" / "unit" / "conftest.py",
+    "fashionrec_gateway_unit_fakes",
+)
 
 
 class RecordingEmbedder(fakes.FakeEmbedder):  # type: ignore[name-defined,misc]

@@ -1,7 +1,8 @@
 """Debian's Chromium under Playwright, launched the one way that works on our machines.
 
 Playwright cannot download its own browser here; tests drive /usr/bin/chromium with
-background networking off (the closed network refuses those connections).
+background networking off (the closed network refuses those connections). Test fixtures use
+``chromium_or_skip``; scripts check ``CHROMIUM`` themselves and call ``chromium``.
 """
 
 from __future__ import annotations
@@ -26,3 +27,16 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_or_skip() -> Iterator[Any]:
+    """``chromium()`` for a pytest fixture: the test is skipped, not failed, on a machine
+    without Debian's Chromium or without Playwright."""
+    import pytest  # test tooling: only fixtures call this
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} missing (make system-deps installs it)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright==1.65.2")
+    with chromium() as browser:
+        yield browser

@@ -18,7 +18,7 @@ import pytest
 
 from annotation.config import AnnotationSettings
 from annotation.transport.rest.app import create_app
-from fashionrec_testing.browser import CHROMIUM, chromium
+from fashionrec_testing.browser import chromium_or_skip
 
 from ..conftest import SECRET, make_token, running_server
 from .annotation_fake_gateway import GATEWAY, MODELS, FakeGateway
@@ -30,10 +30,7 @@ ADMIN = {"X-Admin-Key": "browser-admin"}
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium missing (make system-deps installs it)")
-    pytest.importorskip("playwright.sync_api", reason="pip install playwright==1.65.2")
-    with chromium() as b:
+    with chromium_or_skip() as b:
         yield b
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import httpx
@@ -10,13 +9,11 @@ import pytest
 
 from annotation.config import AnnotationSettings
 from annotation.transport.rest.app import create_app
+from fashionrec_testing.api_docs import PAGES, check_local_asset, local_references
 
 from ..conftest import SECRET, running_server
 
 pytestmark = pytest.mark.integration
-# href/src/spec-url attributes and Swagger UI's `url: '...'` (the OpenAPI document).
-REFERENCE = re.compile(r"""(?:\b(?:href|src|spec-url)=|\burl:\s*)["']([^"']+)["']""")
-TYPES = {".js": "javascript", ".css": "text/css", ".json": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +24,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         yield c
 
 
-@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+@pytest.mark.parametrize("page", PAGES)
 def test_docs_pages_load_only_local_assets(client: httpx.Client, page: str) -> None:
-    html = client.get(page)
-    assert html.status_code == 200 and "text/html" in html.headers["content-type"]
-    assert not re.search(r"https?://|//cdn", html.text), "the page names an outside host"
-    refs = REFERENCE.findall(html.text)
-    assert any(r.endswith(".js") for r in refs) and "/openapi.json" in refs, refs
-    for ref in refs:
-        assert ref.startswith("/") and not ref.startswith("//"), ref
-        got = client.get(ref)
-        assert got.status_code == 200 and len(got.content) > 100, ref
-        kind = next((t for ext, t in TYPES.items() if ref.endswith(ext)), None)
-        if kind is not None:
-            assert kind in got.headers["content-type"], (ref, got.headers["content-type"])
+    for ref in local_references(client.get(page)):
+        check_local_asset(ref, client.get(ref))

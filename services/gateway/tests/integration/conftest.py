@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,15 +94,22 @@ def vector_search(supervisor, system: LocalSystem) -> str:
     return system.address("vector-search")
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
+@contextmanager
+def unique_prefix(url: str) -> Iterator[str]:
+    """A fresh ``gwtest:<uuid>:`` key prefix; every key under it in ``url``'s db goes after."""
     prefix = f"gwtest:{uuid.uuid4().hex}:"
     yield prefix
-    client = redis.Redis.from_url(REDIS)
+    client = redis.Redis.from_url(url)
     keys = list(client.scan_iter(f"{prefix}*"))
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    with unique_prefix(REDIS) as prefix:
+        yield prefix
 
 
 def ingest_env() -> dict[str, str]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as redis
@@ -14,20 +13,17 @@ from gateway.domain.job_record import JobUpdate
 from gateway.domain.jobs import MAX_ERRORS, Job, Jobs
 from gateway.errors import DependencyUnavailable
 
+from .conftest import unique_prefix
+
 pytestmark = pytest.mark.integration
 URL = "redis://127.0.0.1:6379/12"
 TTL = 3600
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    prefix = f"gwtest:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(URL)
-    keys = [k async for k in client.scan_iter(f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+def prefix() -> Iterator[str]:
+    with unique_prefix(URL) as prefix:
+        yield prefix
 
 
 @pytest.fixture

@@ -14,10 +14,22 @@ from fashionrec_common import compare_token
 from fashionrec_testing.supervisor import free_port
 from gateway.transport.grpc_api import start_grpc
 
-from .conftest import REDIS, b64, gw_settings, image, ingest_env, write_catalog
+from .conftest import REDIS, Gateway, b64, gw_settings, image, ingest_env, write_catalog
 
 pytestmark = pytest.mark.integration
 KEY = {"X-API-Key": "test-key"}
+
+
+@pytest.fixture
+def live_gateway(embedder_url: str, vector_search: str, make_gateway):
+    """``await live_gateway(**settings)`` -> a gateway on the live embedder and vector-search
+    (a setting given replaces either, e.g. to point at a closed port)."""
+
+    async def make(**overrides: object) -> Gateway:
+        live = {"embedder_url": embedder_url, "vector_search_address": vector_search}
+        return await make_gateway(gw_settings(**(live | overrides)))
+
+    return make
 
 
 def upload(data: bytes, **fields: str) -> dict:
@@ -38,7 +50,7 @@ async def ingest_rest(gw, catalogue: str, seeds: range) -> None:
 
 
 async def test_ingest_cli_then_search_by_upload_and_by_id(
-    embedder_url, vector_search, tmp_path, redis_prefix, make_gateway
+    embedder_url, vector_search, tmp_path, redis_prefix, live_gateway
 ) -> None:
     ids = write_catalog(tmp_path, 12, category="cli")
     run = subprocess.run(
@@ -49,15 +61,8 @@ async def test_ingest_cli_then_search_by_upload_and_by_id(
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert "skipping images/broken.png" in run.stderr and "indexed 24 vectors" in run.stderr
-    gw = await make_gateway(
-        gw_settings(
-            embedder_url=embedder_url,
-            vector_search_address=vector_search,
-            catalogues="cli",
-            catalog_dir=tmp_path,
-            redis_url=REDIS,
-            cache_prefix=redis_prefix,
-        )
+    gw = await live_gateway(
+        catalogues="cli", catalog_dir=tmp_path, redis_url=REDIS, cache_prefix=redis_prefix
     )
     first = await gw.client.post("/v1/search", **upload(image(3), k="5"))
     assert first.status_code == 200, first.text
@@ -90,18 +95,8 @@ async def test_ingest_cli_then_search_by_upload_and_by_id(
     assert page.json()["total"] == 12 and len(page.json()["items"]) == 5
 
 
-async def test_ingest_find_reindex_delete(
-    embedder_url, vector_search, redis_prefix, make_gateway
-) -> None:
-    gw = await make_gateway(
-        gw_settings(
-            embedder_url=embedder_url,
-            vector_search_address=vector_search,
-            catalogues="rest",
-            redis_url=REDIS,
-            cache_prefix=redis_prefix,
-        )
-    )
+async def test_ingest_find_reindex_delete(redis_prefix, live_gateway) -> None:
+    gw = await live_gateway(catalogues="rest", redis_url=REDIS, cache_prefix=redis_prefix)
     await ingest_rest(gw, "rest", range(6))
     found = (await gw.client.post("/v1/search", **upload(image(4), k="3"))).json()
     assert found["items"][0]["id"] == "rest-4" and not found["cached"]
@@ -119,20 +114,10 @@ async def test_ingest_find_reindex_delete(
     assert (await gw.client.delete("/v1/items/rest-4", headers=KEY)).status_code == 404
 
 
-async def test_embedder_down(embedder_url, vector_search, make_gateway) -> None:
-    healthy = await make_gateway(
-        gw_settings(
-            embedder_url=embedder_url, vector_search_address=vector_search, catalogues="edown"
-        )
-    )
+async def test_embedder_down(live_gateway) -> None:
+    healthy = await live_gateway(catalogues="edown")
     await ingest_rest(healthy, "edown", range(5))
-    gw = await make_gateway(
-        gw_settings(
-            embedder_url=f"http://127.0.0.1:{free_port()}",
-            vector_search_address=vector_search,
-            catalogues="edown",
-        )
-    )
+    gw = await live_gateway(catalogues="edown", embedder_url=f"http://127.0.0.1:{free_port()}")
     reply = await gw.client.post("/v1/search", **upload(image(1)))
     assert reply.status_code == 503
     error = reply.json()["error"]
@@ -144,17 +129,8 @@ async def test_embedder_down(embedder_url, vector_search, make_gateway) -> None:
     assert ready.status_code == 503 and ready.json()["checks"]["vector-search"] == "ok"
 
 
-async def test_redis_down_keeps_every_endpoint_working(
-    embedder_url, vector_search, make_gateway
-) -> None:
-    gw = await make_gateway(
-        gw_settings(
-            embedder_url=embedder_url,
-            vector_search_address=vector_search,
-            catalogues="rdown",
-            redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        )
-    )
+async def test_redis_down_keeps_every_endpoint_working(live_gateway) -> None:
+    gw = await live_gateway(catalogues="rdown", redis_url=f"redis://127.0.0.1:{free_port()}/0")
     await ingest_rest(gw, "rdown", range(5))
     for _ in range(2):
         reply = await gw.client.post("/v1/search", **upload(image(2), k="2"))
@@ -181,12 +157,8 @@ async def test_vector_search_down(embedder_url, make_gateway) -> None:
     assert (await gw.client.get("/v1/items/x/similar?catalogue=shoes")).status_code == 503
 
 
-async def test_compare_token_and_grpc(embedder_url, vector_search, make_gateway) -> None:
-    gw = await make_gateway(
-        gw_settings(
-            embedder_url=embedder_url, vector_search_address=vector_search, catalogues="cmp"
-        )
-    )
+async def test_compare_token_and_grpc(live_gateway) -> None:
+    gw = await live_gateway(catalogues="cmp")
     await ingest_rest(gw, "cmp", range(8))
     doc = (
         await gw.client.get(

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
 import pytest
-import redis
 
 from fashionrec_testing.supervisor import Child, Supervisor
 from fashionrec_testing.system import LocalSystem
 
-from .conftest import b64, image
+from .conftest import b64, image, unique_prefix
 
 pytestmark = pytest.mark.integration
 REDIS_12 = "redis://127.0.0.1:6379/12"
@@ -25,13 +23,8 @@ LIMIT = 40  # per minute, per principal
 
 @pytest.fixture
 def prefix() -> Iterator[str]:
-    prefix = f"gwtest:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_12)
-    keys = list(client.scan_iter(f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with unique_prefix(REDIS_12) as prefix:
+        yield prefix
 
 
 def start(gateway: LocalSystem, supervisor: Supervisor, label: str) -> Child:

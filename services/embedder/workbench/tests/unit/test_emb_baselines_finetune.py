@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from embedder.baselines.cli import main
-from embedder.baselines.finetune import finetune
+from embedder.baselines.finetune import FinetuneResult, finetune
 from embedder.errors import CatalogError
 
 SIZE = 32
@@ -46,21 +47,28 @@ def write_split(catalog: Path, out: Path) -> Path:
     return out
 
 
-@pytest.mark.slow
-def test_head_trains_on_category_and_exports_unit_vectors(tmp_path: Path) -> None:
-    catalog = make_catalog(tmp_path / "catalog")
-    split = write_split(catalog, tmp_path / "split.json")
-    result = finetune(
-        "vgg16",
+def finetune_from_random(
+    name: str, catalog: Path, split: Path, models: Path, **options: Any
+) -> FinetuneResult:
+    """``finetune`` from random backbone weights (nothing to download) at ``SIZE`` px."""
+    return finetune(
+        name,
         weights=None,
         allow_random_weights=True,
         input_size=SIZE,
         catalog=catalog,
         split_from=split,
-        model_base=tmp_path / "models",
-        epochs=40,
-        progress=False,
-        warmup=False,
+        model_base=models,
+        **options,
+    )
+
+
+@pytest.mark.slow
+def test_head_trains_on_category_and_exports_unit_vectors(tmp_path: Path) -> None:
+    catalog = make_catalog(tmp_path / "catalog")
+    split = write_split(catalog, tmp_path / "split.json")
+    result = finetune_from_random(
+        "vgg16", catalog, split, tmp_path / "models", epochs=40, progress=False, warmup=False
     )
     assert result.version_dir == tmp_path / "models" / "vgg16_ft" / "1"
     head = result.metadata["head"]
@@ -83,15 +91,7 @@ def test_catalogue_without_category_is_a_clear_error(tmp_path: Path) -> None:
     catalog = make_catalog(tmp_path / "catalog", with_category=False, per_category=2)
     split = write_split(catalog, tmp_path / "split.json")
     with pytest.raises(CatalogError, match="no 'category' column"):
-        finetune(
-            "mobilenet_v2",
-            weights=None,
-            allow_random_weights=True,
-            input_size=SIZE,
-            catalog=catalog,
-            split_from=split,
-            model_base=tmp_path / "models",
-        )
+        finetune_from_random("mobilenet_v2", catalog, split, tmp_path / "models")
     args = ["finetune", "--name", "mobilenet_v2", "--catalog", str(catalog)]
     args += ["--split-from", str(split), "--model-base", str(tmp_path / "models")]
     assert main(args, configure=False) == 2

@@ -18,6 +18,8 @@ from embedder.heads.model import HeadConfig, build_head, fit_whitening, pooled_e
 from embedder.models import build_gan
 from embedder.servable import export_model
 
+from .conftest import train_args
+
 pytestmark = pytest.mark.slow
 
 CLASSES = {
@@ -79,22 +81,9 @@ def test_default_head_exports_unit_norm_vectors(tmp_path: Path) -> None:
 
 def test_eval_cli_end_to_end(catalogue: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train = [
-        "train",
-        "--catalog",
-        str(catalogue),
-        "--out",
-        str(run),
-        "--image-size",
-        "16",
-        "--batch-size",
-        "4",
-        "--max-steps",
-        "1",
-        "--categorical-dim",
-        "2",
-        "--no-progress",
-    ]
+    train = train_args(
+        catalogue, run, batch_size=4, max_steps=1, categorical_dim=2, no_progress=True
+    )
     assert embedder_main(train) == 0
     base = tmp_path / "models"
     assert (

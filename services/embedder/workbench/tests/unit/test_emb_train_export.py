@@ -17,6 +17,8 @@ from embedder.data.images import load_image
 from embedder.models import build_gan, embedding_extractor
 from embedder.servable import WARMUP_FILE, export_model, next_version
 
+from .conftest import train_args
+
 pytestmark = pytest.mark.slow
 
 
@@ -37,27 +39,16 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def run(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
-    args = [
-        "train",
-        "--catalog",
-        str(catalog),
-        "--out",
-        str(out),
-        "--image-size",
-        "16",
-        "--batch-size",
-        "2",
-        "--max-steps",
-        "2",
-        "--test-fraction",
-        "0.25",
-        "--checkpoint-every",
-        "1",
-        "--sample-every",
-        "1",
-        "--categorical-dim",
-        "3",
-    ]
+    args = train_args(
+        catalog,
+        out,
+        batch_size=2,
+        max_steps=2,
+        test_fraction=0.25,
+        checkpoint_every=1,
+        sample_every=1,
+        categorical_dim=3,
+    )
     assert main(args) == 0
     return out
 
@@ -83,22 +74,9 @@ def test_resume_continues_step_count(run: Path, catalog: Path, tmp_path: Path) -
     import shutil
 
     shutil.copytree(run, resumed)
-    args = [
-        "train",
-        "--catalog",
-        str(catalog),
-        "--out",
-        str(resumed),
-        "--image-size",
-        "16",
-        "--batch-size",
-        "2",
-        "--max-steps",
-        "4",
-        "--categorical-dim",
-        "3",
-        "--no-progress",
-    ]
+    args = train_args(
+        catalog, resumed, batch_size=2, max_steps=4, categorical_dim=3, no_progress=True
+    )
     assert main(args) == 0
     rows = list(csv.DictReader(io.StringIO((resumed / "metrics.csv").read_text())))
     assert [r["step"] for r in rows] == ["1", "2", "3", "4"]
@@ -186,23 +164,8 @@ def test_warmup_requests_and_versions(tmp_path: Path) -> None:
 
 def test_dcgan_trains_and_exports(catalog: Path, tmp_path: Path) -> None:
     out = tmp_path / "dcgan"
-    args = [
-        "train",
-        "--catalog",
-        str(catalog),
-        "--out",
-        str(out),
-        "--model",
-        "dcgan",
-        "--image-size",
-        "16",
-        "--batch-size",
-        "2",
-        "--max-steps",
-        "1",
-        "--no-progress",
-    ]
-    assert main(args) == 0
+    options = {"model": "dcgan", "batch_size": 2, "max_steps": 1, "no_progress": True}
+    assert main(train_args(catalog, out, **options)) == 0
     rows = list(csv.DictReader(io.StringIO((out / "metrics.csv").read_text())))
     assert len(rows) == 1 and float(rows[0]["info_loss"]) == 0.0
     assert (
@@ -218,7 +181,7 @@ def test_dcgan_trains_and_exports(catalog: Path, tmp_path: Path) -> None:
     fn = tf.saved_model.load(str(tmp_path / "m" / "dcgan" / "1")).signatures["serving_default"]
     assert fn.structured_outputs["embedding"].shape.as_list() == [None, 256]
     # A run dir belongs to one architecture.
-    assert main([*args[:6], "infogan", *args[7:]]) == 2
+    assert main(train_args(catalog, out, **(options | {"model": "infogan"}))) == 2
 
 
 def test_default_export_is_the_served_default_head(run: Path, tmp_path: Path) -> None:
