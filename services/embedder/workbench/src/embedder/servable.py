@@ -40,16 +40,19 @@ WARMUP_RECORDS = 2
 class _Servable(tf.Module):
     """Holds the extractor so its variables are saved, plus the bytes -> embedding function."""
 
-    def __init__(self, extractor: keras.Model, input_size: int, max_pixels: int) -> None:
+    def __init__(
+        self, extractor: keras.Model, input_size: int, max_pixels: int, object_crop: bool
+    ) -> None:
         super().__init__(name="embedder")
         self.extractor = extractor
         self.input_size = input_size
         self.max_pixels = max_pixels
+        self.object_crop = object_crop
         self.dimension = feature_dimension(extractor, input_size)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_KEY)])
     def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        pixels = preprocess_batch(images, self.input_size, self.max_pixels)
+        pixels = preprocess_batch(images, self.input_size, self.max_pixels, self.object_crop)
         features = self.extractor(pixels, training=False)
         features = tf.reshape(tf.cast(features, tf.float32), [-1, self.dimension])
         return {OUTPUT_KEY: tf.math.l2_normalize(features, axis=1, epsilon=1e-12)}
@@ -124,12 +127,14 @@ def export_model(
     warmup: bool = True,
     metadata: dict[str, Any] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    object_crop: bool = False,
 ) -> Path:
     """Save ``extractor`` (float32 [N, S, S, 3] RGB 0..255 -> [N, D]) as ``name``/``version``.
 
     The servable decodes and preprocesses image bytes in the graph and L2-normalises the output.
     ``max_pixels`` is baked into the graph: larger images (by their header) are refused before
-    decoding, as TF Serving runs the graph on untrusted bytes.
+    decoding, as TF Serving runs the graph on untrusted bytes. ``object_crop`` frames each image
+    on its product first (``embedder.data.images``), also in the graph.
     Returns the version directory. ``version=None`` picks max existing + 1.
     """
     model_base = Path(model_base)
@@ -142,7 +147,7 @@ def export_model(
     tmp = model_dir / f".tmp-{version}"
     shutil.rmtree(tmp, ignore_errors=True)
 
-    servable = _Servable(extractor, input_size, max_pixels)
+    servable = _Servable(extractor, input_size, max_pixels, object_crop)
     serve = servable.serve.get_concrete_function()
     dim = servable.dimension
     tf.saved_model.save(servable, str(tmp), signatures={SIGNATURE: serve})
@@ -152,6 +157,7 @@ def export_model(
         write_warmup(extra / WARMUP_FILE, name)
     info = {"name": name, "version": version, "input_size": input_size, "dimension": dim}
     info["max_pixels"] = max_pixels
+    info["object_crop"] = object_crop
     info.update(metadata or {})
     (extra / "embedder.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     tmp.rename(target)

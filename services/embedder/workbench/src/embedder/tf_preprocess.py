@@ -1,7 +1,8 @@
 """In-graph image preprocessing for exported models: bytes -> RGB float 0..255, square, resized.
 
 Mirrors :func:`embedder.data.images.preprocess_pil` (EXIF orientation, any mode to RGB with
-alpha composited on white, centre-pad to a square on white, bilinear antialiased resize) so that
+alpha composited on white, optional object framing, centre-pad to a square on white, bilinear
+antialiased resize) so that
 the served embedding matches the one computed during evaluation from PIL images, and a phone
 photo tagged "rotate 90" is embedded upright.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from embedder.data.images import MARGIN_DIVISOR, MIN_OBJECT_PIXELS, OBJECT_THRESHOLD
 from embedder.image_guard import DEFAULT_MAX_PIXELS, guarded_decode
 
 WHITE = 255.0
@@ -135,23 +137,46 @@ def _to_rgb(image: tf.Tensor) -> tf.Tensor:
     return tf.switch_case(tf.clip_by_value(channels - 1, 0, 3), [gray, gray_alpha, rgb, rgba])
 
 
-def pad_to_square(image: tf.Tensor) -> tf.Tensor:
-    """Centre the image on a white square canvas (offsets rounded down, as in PIL's paste)."""
+def crop_to_object(image: tf.Tensor) -> tf.Tensor:
+    """uint8 RGB [H, W, 3] cropped to the bounding box of its non-white pixels (as PIL's path)."""
+    mask = tf.reduce_any(image < OBJECT_THRESHOLD, axis=-1)
+    rows = tf.where(tf.reduce_any(mask, axis=1))[:, 0]
+    cols = tf.where(tf.reduce_any(mask, axis=0))[:, 0]
+    found = tf.reduce_sum(tf.cast(mask, tf.int32)) > MIN_OBJECT_PIXELS
+
+    def crop() -> tf.Tensor:
+        return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+    return tf.cond(found, crop, lambda: tf.identity(image))
+
+
+def pad_to_square(image: tf.Tensor, margin: tf.Tensor | int = 0) -> tf.Tensor:
+    """Centre the image on a white square canvas ``margin`` wider on each side than its longer
+    side (offsets rounded down, as in PIL's paste)."""
     shape = tf.shape(image)
     height, width = shape[0], shape[1]
-    side = tf.maximum(height, width)
+    side = tf.maximum(height, width) + 2 * margin
     top = (side - height) // 2
     left = (side - width) // 2
     paddings = [[top, side - height - top], [left, side - width - left], [0, 0]]
     return tf.cond(
-        tf.equal(height, width),
+        tf.logical_and(tf.equal(height, side), tf.equal(width, side)),
         lambda: tf.identity(image),  # already square: no full-size copy
         lambda: tf.pad(image, paddings, constant_values=tf.cast(WHITE, image.dtype)),
     )
 
 
+def frame(image: tf.Tensor, object_crop: bool) -> tf.Tensor:
+    """uint8 RGB -> square on white: padded as is, or cropped to the product with a margin."""
+    if not object_crop:
+        return pad_to_square(image)
+    image = crop_to_object(image)
+    shape = tf.shape(image)
+    return pad_to_square(image, tf.maximum(shape[0], shape[1]) // MARGIN_DIVISOR)
+
+
 def decode_and_preprocess(
-    encoded: tf.Tensor, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+    encoded: tf.Tensor, size: int, max_pixels: int = DEFAULT_MAX_PIXELS, object_crop: bool = False
 ) -> tf.Tensor:
     """One encoded JPEG/PNG/GIF/BMP string -> float32 [size, size, 3] RGB in 0..255, upright.
 
@@ -164,17 +189,17 @@ def decode_and_preprocess(
     )
     image = guarded_decode(encoded, max_pixels)
     image = apply_orientation(image, exif_orientation(encoded))
-    image = pad_to_square(_to_rgb(image))
+    image = frame(_to_rgb(image), object_crop)
     image = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
 def preprocess_batch(
-    images: tf.Tensor, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+    images: tf.Tensor, size: int, max_pixels: int = DEFAULT_MAX_PIXELS, object_crop: bool = False
 ) -> tf.Tensor:
     """A [N] tf.string batch -> float32 [N, size, size, 3]."""
     return tf.map_fn(
-        lambda encoded: decode_and_preprocess(encoded, size, max_pixels),
+        lambda encoded: decode_and_preprocess(encoded, size, max_pixels, object_crop),
         images,
         fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
     )

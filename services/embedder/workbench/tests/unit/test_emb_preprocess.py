@@ -208,3 +208,52 @@ def test_served_embedding_of_a_turned_phone_photo_is_the_upright_one(tmp_path) -
     same = float(np.abs(out[0] - out[1]).max())
     ignored = float(np.abs(out[0] - out[2]).max())  # what serving returned before the fix
     assert same < 0.02 and ignored > 10 * same, (same, ignored)
+
+
+def _product_on_white(width: int, height: int, box: tuple[int, int, int, int]) -> Image.Image:
+    """A white photo with a dark, textured product inside ``box`` (left, top, right, bottom)."""
+    pixels = np.full((height, width, 3), 255, np.uint8)
+    left, top, right, bottom = box
+    y, x = np.mgrid[top:bottom, left:right]
+    pixels[top:bottom, left:right] = np.stack([x * 7 % 200, y * 5 % 200, (x + y) % 180], -1)
+    return Image.fromarray(pixels)
+
+
+def test_object_framing_crops_to_the_product_with_a_margin() -> None:
+    small = _product_on_white(300, 400, (100, 250, 200, 300))  # 100 x 50 product, off-centre
+    out = load_image(encode(small, "PNG"), 108, object_crop=True)
+    # 100 px long side + 2 x 4 px margin = 108 px canvas: the product is 100 x 50 at 4, 29.
+    product = (out < 235).any(axis=2)
+    rows, cols = np.flatnonzero(product.any(axis=1)), np.flatnonzero(product.any(axis=0))
+    assert (cols[0], cols[-1], rows[0], rows[-1]) == (4, 103, 29, 78)
+    padded = load_image(encode(small, "PNG"), 108)
+    assert (padded < 235).any(axis=2).sum() < product.sum() / 4  # the whole photo: a small product
+
+
+def test_object_framing_keeps_a_blank_image_whole() -> None:
+    blank = Image.new("RGB", (40, 20), (255, 255, 255))
+    out = load_image(encode(blank, "PNG"), SIZE, object_crop=True)
+    assert out.shape == (SIZE, SIZE, 3) and (out == 255).all()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "box", "fmt"),
+    [
+        (300, 400, (100, 250, 200, 300), "PNG"),
+        (256, 256, (10, 30, 250, 200), "JPEG"),
+        (60, 80, (5, 20, 55, 60), "JPEG"),
+        (40, 20, (0, 0, 40, 20), "PNG"),  # product to the edges: nothing to crop
+    ],
+)
+def test_in_graph_object_framing_matches_pil(
+    width: int, height: int, box: tuple[int, int, int, int], fmt: str
+) -> None:
+    data = encode(
+        _product_on_white(width, height, box), fmt, **({"quality": 95} if fmt == "JPEG" else {})
+    )
+    pil = load_image(data, 32, object_crop=True).astype(np.float32)
+    graph = decode_and_preprocess(tf.constant(data), 32, object_crop=True).numpy()
+    plain = decode_and_preprocess(tf.constant(data), 32).numpy()
+    assert np.abs(graph - pil).mean() < 3.0, np.abs(graph - pil).mean()
+    if box != (0, 0, width, height):
+        assert np.abs(plain - pil).mean() > 10.0  # framing changed what the model sees

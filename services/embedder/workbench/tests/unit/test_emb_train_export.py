@@ -195,3 +195,29 @@ def test_default_export_is_the_served_default_head(run: Path, tmp_path: Path) ->
     assert meta["run_status"] == "finished" and meta["pca_fit_images"] > 0
     # The random control needs somewhere to fit its whitening: a clear error, not a crash.
     assert main(["export", "--random", "--model-base", str(base), "--name", "r"]) == 2
+
+
+def test_object_framing_is_served_in_the_graph_and_recorded(tmp_path: Path) -> None:
+    """``--framing object``: the servable crops to the product as the PIL path does."""
+    pixels = np.full((60, 80, 3), 255, np.uint8)
+    pixels[30:50, 10:40] = np.arange(30, dtype=np.uint8)[None, :, None] * 6  # off-centre product
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    gan = build_gan("dcgan", image_size=16)
+    extractor = embedding_extractor(gan)
+    vectors = {}
+    for crop in (False, True):
+        version = export_model(
+            extractor, input_size=16, model_base=tmp_path, name=f"m{crop}", object_crop=crop
+        )
+        info = json.loads((version / "assets.extra" / "embedder.json").read_text())
+        assert info["object_crop"] is crop
+        fn = tf.saved_model.load(str(version)).signatures["serving_default"]
+        served = fn(images=tf.constant([buf.getvalue()]))["embedding"].numpy()[0]
+        direct = extractor(
+            load_image(buf.getvalue(), 16, object_crop=crop)[None].astype(np.float32),
+            training=False,
+        ).numpy()[0]
+        assert np.dot(served, direct / np.linalg.norm(direct)) > 0.98
+        vectors[crop] = served
+    assert np.dot(vectors[False], vectors[True]) < 0.98  # the framing changed the embedding

@@ -37,6 +37,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     e.add_argument("--pca-dims", type=int, default=HeadConfig.pca_dims)
     e.add_argument("--pca-power", type=float, default=HeadConfig.pca_power)
     e.add_argument("--colour-weight", type=float, default=HeadConfig.colour_weight)
+    e.add_argument(
+        "--framing",
+        choices=["object", "pad"],
+        default="object" if HeadConfig.object_crop else "pad",
+        help="'pad': pad the whole photo to a square (the default); 'object': crop each image "
+        "to its product first (lost on the validation rows, docs/evaluation.md)",
+    )
     e.add_argument("--catalog", default=None, help="fit PCA heads here (default: the run's)")
     e.add_argument("--split-from", default=None, help="its split.json (default: RUN/split.json)")
     e.add_argument(
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         pca_dims=args.pca_dims,
         pca_power=args.pca_power,
         colour_weight=args.colour_weight,
+        object_crop=args.framing == "object",
     )
     gan, train, meta = gan_and_train_files(
         None if args.random else args.run,

@@ -59,12 +59,16 @@ def exploration_section(exploration: dict[str, Any] | None) -> list[str]:
         "per-catalogue indexes, embedded in-process; the test rows and the unseen catalogues "
         "played no part. Each run is listed with its training settings.",
         "",
-        "| run | training | head | dim | val p@1 | val p@5 | val p@10 | val mAP@10 |",
-        "|---|---|---|---|---|---|---|---|",
+        "Framing: `pad` = the whole photo padded to a square (as in training), `object` = cropped "
+        "to the product first (`--framing object`).",
+        "",
+        "| run | training | head | framing | dim | val p@1 | val p@5 | val p@10 | val mAP@10 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(exploration["rows"], key=lambda r: -r["p@5"]):
         lines.append(
-            f"| `{r['run']}` | {r.get('training', '')} | `{r['head']}` | {r['dim']} | "
+            f"| `{r['run']}` | {r.get('training', '')} | `{r['head']}` | "
+            f"{r.get('framing', 'pad')} | {r['dim']} | "
             f"{r['p@1']:.3f} | {r['p@5']:.3f} | {r['p@10']:.3f} | {r['map@10']:.3f} |"
         )
     return lines + [""]

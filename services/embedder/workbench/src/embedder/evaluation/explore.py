@@ -25,12 +25,14 @@ from embedder.evaluation.runner import prepare
 logger = logging.getLogger("embedder.explore")
 
 
-def _pixels(files: list[Path], size: int, cache: Path | None) -> np.ndarray:
+def _pixels(files: list[Path], size: int, cache: Path | None, object_crop: bool) -> np.ndarray:
     from embedder.heads.fit import load_pixels
 
+    if cache is not None and object_crop:
+        cache = cache.with_name(f"{cache.stem}-object{cache.suffix}")
     if cache is not None and cache.is_file():
         return np.load(cache)
-    pixels = load_pixels(files, size)
+    pixels = load_pixels(files, size, object_crop)
     if len(pixels) != len(files):
         raise RuntimeError("some catalogue images failed to load; cannot align rows")
     if cache is not None:
@@ -47,6 +49,7 @@ def explore(
     *,
     seed: int = 0,
     cache: Path | None = None,
+    framings: tuple[bool, ...] = (False,),
 ) -> list[dict]:
     from embedder.heads.fit import gan_and_train_files
     from embedder.heads.model import HeadConfig, build_head, fit_head_features, pooled_model
@@ -59,9 +62,9 @@ def explore(
         gan, _, _ = gan_and_train_files(
             source, seed=seed, catalog=str(catalog), split_from=str(split), image_size=64
         )
-        pixels = _pixels(prep.files, gan.image_size, cache)
-        for head in heads:
-            config = HeadConfig.parse(head)
+        for head, object_crop in [(h, f) for h in heads for f in framings]:
+            pixels = _pixels(prep.files, gan.image_size, cache, object_crop)
+            config = HeadConfig.parse(head, object_crop=object_crop)
             pooled = pooled_model(gan, config)
             feats = _embed(pooled, pixels)
             whitening = fit_head_features(config, feats[train])
@@ -72,6 +75,7 @@ def explore(
                 "run": run,
                 "training": describe(run),
                 "head": head,
+                "framing": "object" if object_crop else "pad",
                 "dim": int(vectors.shape[1]),
                 **{k: float(v.mean()) for k, v in scores.values.items()},
             }
@@ -115,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", required=True, help="comma-separated run dirs; 'random' = control")
     p.add_argument("--heads", default="pool5-pca")
     p.add_argument("--pixel-cache", default="var/eval/pixels64.npy")
+    p.add_argument(
+        "--framings",
+        default="pad",
+        help="comma-separated: pad (the whole photo, the default), object (crop to the product)",
+    )
     p.add_argument("--json", default="docs/exploration.json", help="'' to skip")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -124,10 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         args.runs.split(","),
         args.heads.split(","),
         cache=Path(args.pixel_cache) if args.pixel_cache != "none" else None,
+        framings=tuple(f == "object" for f in args.framings.split(",")),
     )
     for r in rows:
         sys.stdout.write(
-            f"{r['run']:40s} {r['head']:20s} {r['dim']:5d} p@1 {r['p@1']:.3f} p@5 {r['p@5']:.3f}\n"
+            f"{r['run']:40s} {r['head']:20s} {r['framing']:6s} {r['dim']:5d} "
+            f"p@1 {r['p@1']:.3f} p@5 {r['p@5']:.3f}\n"
         )
     if args.json:
         command = "python -m embedder explore " + shlex.join(argv)

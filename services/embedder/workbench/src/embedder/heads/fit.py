@@ -25,12 +25,12 @@ from embedder.servable import export_model
 logger = logging.getLogger(__name__)
 
 
-def load_pixels(files: list[Path], size: int) -> np.ndarray:
+def load_pixels(files: list[Path], size: int, object_crop: bool = False) -> np.ndarray:
     """uint8 [N, size, size, 3] via the training/evaluation PIL path; bad files are skipped."""
     images = []
     for path in files:
         try:
-            images.append(load_image(path, size))
+            images.append(load_image(path, size, object_crop=object_crop))
         except ImageError as exc:
             logger.warning("skipping %s: %s", path, exc)
     return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
@@ -42,7 +42,7 @@ def fit_head(
     """Whitening fitted on the pooled features of ``train_files`` (None for heads without PCA)."""
     if not config.uses_pca:
         return None
-    pixels = load_pixels(train_files, gan.image_size)
+    pixels = load_pixels(train_files, gan.image_size, config.object_crop)
     if len(pixels) < 2:
         raise RunError("need at least 2 training images to fit the PCA-whitening")
     model = pooled_extractor(gan, config)
@@ -81,6 +81,7 @@ def export_head(
         model_base=model_base,
         name=name,
         metadata=meta,
+        object_crop=config.object_crop,
         **export,
     )
 

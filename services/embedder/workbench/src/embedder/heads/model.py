@@ -46,6 +46,9 @@ class HeadConfig:
     pca_dims: int = 384
     pca_power: float = 0.35
     colour_weight: float = 0.3
+    # Frame each image on its product before D (embedder.data.images: crop to the non-white
+    # bounding box, pad with a margin). Off: it lost on the validation rows (docs/evaluation.md).
+    object_crop: bool = False
 
     @classmethod
     def parse(cls, head: str, **overrides: object) -> HeadConfig:
