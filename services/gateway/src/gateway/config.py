@@ -86,6 +86,11 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings):
     public_url: str = Field(default="", description="base of image URLs; empty = request URL")
     catalogues: CommaList = Field(default_factory=lambda: ["shoes", "handbags"])
     default_model: str = "infogan"
+    routing_model: str = Field(
+        default="",
+        description="model whose indexes route uploads without a catalogue (a k-NN vote); "
+        "empty = the requested model",
+    )
 
     api_keys: CommaList = Field(default_factory=list, description="keys for write endpoints")
     vote_token_secret: SecretStr | None = None

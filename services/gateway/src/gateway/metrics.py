@@ -19,7 +19,7 @@ class GatewayMetrics:
         self.registry = registry or CollectorRegistry()
         self.stage = latency_histogram(
             "gateway_stage_seconds",
-            "Time per request stage (decode, cache, generation, embed, search, total)",
+            "Time per request stage (decode, cache, generation, route, embed, search, total)",
             ("operation", "stage"),
             registry=self.registry,
         )
@@ -31,7 +31,7 @@ class GatewayMetrics:
         )
         self.overhead = Histogram(
             "gateway_overhead_seconds",
-            "The gateway's own time per request: total minus the embed and search stages",
+            "The gateway's own time per request: total minus the route, embed and search stages",
             ("operation", "cache"),
             buckets=OVERHEAD_BUCKETS,
             registry=self.registry,
@@ -52,5 +52,6 @@ class GatewayMetrics:
         stages = timings.stages
         for stage, seconds in stages.items():
             self.stage.labels(operation, stage).observe(seconds)
-        own = stages["total"] - stages.get("embed", 0.0) - stages.get("search", 0.0)
+        waited = sum(stages.get(name, 0.0) for name in ("route", "embed", "search"))
+        own = stages["total"] - waited
         self.overhead.labels(operation, "hit" if cached else "miss").observe(max(own, 0.0))

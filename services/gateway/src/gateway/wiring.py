@@ -82,6 +82,7 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         cache=cache,
         catalogues=settings.catalogues,
         default_model=settings.default_model,
+        routing_model=settings.routing_model,
         cache_ttl_s=settings.cache_ttl_s,
         max_k=settings.max_k,
         image_limits=ImageLimits(

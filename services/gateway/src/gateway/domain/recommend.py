@@ -44,6 +44,9 @@ class Recommender:
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     generation_ttl_s: float = 1.0  # how long a looked-up index generation is trusted
     route_vote_k: int = routing.VOTE_K  # uploads without a catalogue: hits that vote
+    # Uploads without a catalogue are routed by this model's indexes when set (one embed more):
+    # the model that tells catalogues apart best need not be the one that ranks best.
+    routing_model: str = ""
     clock: Callable[[], float] = time.monotonic
     _generations_seen: dict[str, tuple[float, Gen | None]] = field(
         default_factory=dict, init=False, repr=False
@@ -160,10 +163,11 @@ class Recommender:
             gens = await self._generations(catalogues, model)
         async with self._served(model):  # indexed but not loaded: an outage, 503
             version = await self.embedder.model_version(model)
+        router = await self._router(gens, model) if len(gens) > 1 else None
         key = search_key(
             kind="img",
             subject=content_hash(upload),
-            index=",".join(index_name(c, model) for c in gens),
+            index=",".join(index_name(c, model) for c in gens) + (router.key if router else ""),
             model_version=version,
             generation=tuple(g for c in gens for g in gens[c]),
             k=query.k,
@@ -173,17 +177,25 @@ class Recommender:
             return hit
         with timings.stage("decode"):
             image = await check_image_async(upload, self.image_limits)
+        searched = gens
+        if router is not None:
+            routed = await self._route(router, image, timings)
+            searched = {routed: gens[routed]}
         with timings.stage("embed"):
             async with self._served(model):
                 (vector,) = await self.embedder.embed(model, [image])
-        depth = query.k if len(gens) == 1 else max(query.k, self.route_vote_k)
+        depth = query.k if len(searched) == 1 else max(query.k, self.route_vote_k)
         outcomes: dict[str, SearchOutcome] = {}
-        for name in gens:
+        for name in searched:
             with timings.stage("search"):
                 outcomes[name] = await self.store.search(
                     index_name(name, model), VectorQuery(vector, depth, query.filters)
                 )
-        chosen = next(iter(gens)) if len(gens) == 1 else routing.vote(outcomes, self.route_vote_k)
+        chosen = (
+            next(iter(searched))
+            if len(searched) == 1
+            else routing.vote(outcomes, self.route_vote_k)
+        )
         outcome = outcomes[chosen]
         outcome = replace(outcome, hits=outcome.hits[: query.k])
         result = Recommendations(
@@ -198,6 +210,47 @@ class Recommender:
         if self._still_current(result.index, outcome.generation, gens[chosen]):
             await self._store(key, result, timings)
         return result
+
+    async def _router(self, gens: dict[str, Gen], model: str) -> routing.Router | None:
+        """The routing model's indexes over the same catalogues, or None: route by ``model``.
+
+        A routing model that is not indexed for every candidate catalogue, or not served, is
+        skipped with a warning rather than failing the search: routing by the requested model
+        still answers.
+        """
+        if not self.routing_model or self.routing_model == model:
+            return None
+        try:
+            route_gens = await self._generations(list(gens), self.routing_model)
+            version = await self.embedder.model_version(self.routing_model)
+        except (NotFound, DependencyUnavailable) as exc:
+            log.warning(
+                "routing model %s unavailable (%s): routing by %s", self.routing_model, exc, model
+            )
+            return None
+        if set(route_gens) != set(gens):
+            log.warning(
+                "routing model %s lacks an index for some of %s: routing by %s",
+                self.routing_model,
+                sorted(gens),
+                model,
+            )
+            return None
+        return routing.Router(self.routing_model, version, route_gens)
+
+    async def _route(self, router: routing.Router, image: bytes, timings: Timings) -> str:
+        """The catalogue the routing model's k-NN vote picks (no filters: they narrow results,
+        not what the photo shows)."""
+        with timings.stage("route"):
+            async with self._served(router.model):
+                (vector,) = await self.embedder.embed(router.model, [image])
+            outcomes = {
+                name: await self.store.search(
+                    index_name(name, router.model), VectorQuery(vector, self.route_vote_k)
+                )
+                for name in router.generations
+            }
+        return routing.vote(outcomes, self.route_vote_k)
 
     async def find_item(
         self, item_id: str, catalogue: str | None, model: str, with_vector: bool

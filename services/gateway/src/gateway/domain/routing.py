@@ -4,15 +4,35 @@ The best single score across catalogues fails off-catalogue (a shoe photo from a
 closer to some handbag than to any indexed shoe: 28 of 30 went to handbags); the ``vote_k`` best
 hits across every catalogue's index vote instead, ties going to the higher summed score. It needs
 no fitting, so it holds as soon as an index is filled. Measured in docs/evaluation.md (routing).
+
+The vote may be taken in another model's indexes than the one that ranks the results
+(``GATEWAY_ROUTING_MODEL``): the model best at telling catalogues apart routes, the requested
+model ranks within the chosen catalogue.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from gateway.domain.types import SearchOutcome
 
 VOTE_K = 10
+
+
+@dataclass(frozen=True)
+class Router:
+    """A routing model as a search sees it: its version and index generation per catalogue."""
+
+    model: str
+    version: str
+    generations: Mapping[str, tuple[int, ...]]
+
+    @property
+    def key(self) -> str:
+        """Part of a cache key: a re-indexed or re-versioned router may route elsewhere."""
+        gens = ",".join(f"{c}:{'.'.join(map(str, g))}" for c, g in sorted(self.generations.items()))
+        return f";route={self.model}@{self.version}[{gens}]"
 
 
 def vote(outcomes: Mapping[str, SearchOutcome], vote_k: int = VOTE_K) -> str:
