@@ -159,6 +159,7 @@ SERVICES: tuple[Service, ...] = (
             "GATEWAY_API_KEYS": "{api_key}",
             "GATEWAY_VOTE_TOKEN_SECRET": "{vote_secret}",
             "GATEWAY_CORS_ORIGINS": "http://{public}:{annotation.http}",
+            "GATEWAY_ROUTING_MODEL": "{routing_model}",
         },
         deploy_only=frozenset(
             {
@@ -247,6 +248,7 @@ class LocalSystem:
     host: str = "127.0.0.1"
     tuning: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     vector_store: str = "faiss"  # a key of VECTOR_STORES
+    routing_model: str = ""  # routes uploads without a catalogue; empty = the requested model
 
     def __post_init__(self) -> None:
         if self.vector_store not in VECTOR_STORES:
@@ -279,6 +281,7 @@ class LocalSystem:
             admin_key=self.admin_key,
             vector_search_token=self.vector_search_token,
             gateway_grpc_token=self.gateway_grpc_token,
+            routing_model=self.routing_model,
             public=self.host,
         )
         return out
