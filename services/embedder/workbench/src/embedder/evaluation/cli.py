@@ -28,6 +28,9 @@ DEFAULT_CATALOG = "../shared/data/fashion-product-images-small"
 # Another shop's photos: evaluation only, nothing is ever trained, fitted or tuned on it.
 DEFAULT_UNSEEN = "../shared/data/berg-shopping-shoes-bags"
 GRID_QUERIES = 4
+# What `make demo` sets as GATEWAY_ROUTING_MODEL when its weights are here: the strongest ImageNet
+# CNN we have (chosen beforehand, not on any evaluated catalogue).
+DEFAULT_ROUTING_MODEL = "efficientnet_lite0"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,6 +69,12 @@ def parser() -> argparse.ArgumentParser:
         "--exploration",
         default="docs/exploration.json",
         help="the validation table written by python -m embedder explore",
+    )
+    p.add_argument(
+        "--routing-model",
+        default=DEFAULT_ROUTING_MODEL,
+        help="the gateway's GATEWAY_ROUTING_MODEL whose k-NN routing is checked against the "
+        "acceptance point ('' = the default model routes)",
     )
     p.add_argument("--variants-base", default="var/eval/models")
     p.add_argument("--rebuild-variants", action="store_true")
@@ -194,6 +203,7 @@ def evaluate_cli(args: argparse.Namespace, argv: list[str]) -> dict:
         "gan_run": str(run),
         "unseen": unseen,
         "exploration": _exploration(Path(args.exploration)),
+        "routing_model": args.routing_model or "infogan",
         "seed": cfg.seed,
         "resamples": cfg.resamples,
         "machine": machine(),
