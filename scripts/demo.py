@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 DEFAULT_CATALOG = ROOT.parent / "shared" / "data" / "fashion-product-images-small"
 WEIGHTS = ROOT.parent / "shared" / "weights" / "imagenet"
+# Routes uploads without a catalogue when exported: the strongest ImageNet CNN here, chosen
+# beforehand (its routing accuracy on the unseen Berg set is in docs/evaluation.md).
+ROUTING_MODEL = "efficientnet_lite0"
 AVAILABLE_BASELINES = """
 import json, sys
 from embedder.baselines.registry import available
@@ -74,6 +77,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="ImageNet baselines to serve beside the InfoGAN: 'available' (every one whose "
         "weights are here, see `python -m embedder baselines list`), a comma list, or 'none' "
         "(env DEMO_BASELINES)",
+    )
+    parser.add_argument(
+        "--routing-model",
+        default=env("DEMO_ROUTING_MODEL", "auto"),
+        help="GATEWAY_ROUTING_MODEL: the model whose indexes route uploads without a "
+        f"catalogue; 'auto' = {ROUTING_MODEL} when it is exported, else the requested model "
+        "(docs/evaluation.md, routing; env DEMO_ROUTING_MODEL)",
     )
     parser.add_argument(
         "--port",
@@ -237,6 +247,14 @@ def prepare(args: argparse.Namespace) -> tuple[Path, list[str]]:
     return catalog, ["infogan", *export_baselines(models, args.baselines)]
 
 
+def routing_model(args: argparse.Namespace) -> str:
+    """What routes uploads without a catalogue (empty: the requested model's own vote)."""
+    if args.routing_model != "auto":
+        return args.routing_model
+    exported = latest_version(args.var / "models" / ROUTING_MODEL) is not None
+    return ROUTING_MODEL if exported else ""
+
+
 def local_system(
     args: argparse.Namespace, catalog: Path, ports: dict[str, dict[str, int]] | None = None
 ) -> LocalSystem:
@@ -262,6 +280,7 @@ def local_system(
         vector_search_token=secrets.token_urlsafe(24),
         gateway_grpc_token=secrets.token_urlsafe(24),
         vector_store=args.vector_store,
+        routing_model=routing_model(args),
     )
 
 

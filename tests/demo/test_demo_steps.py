@@ -139,3 +139,16 @@ def test_switching_the_store_indexes_again(
         demo.index_catalog(args, demo.local_system(args, tmp_path / "catalog"), ["infogan"])
     assert len(ingests) == 2, "each store indexed once, the second run of each reused"
     assert "--vector-search" in ingests[0] and "--vector-search" not in ingests[1]
+
+
+def test_uploads_without_a_catalogue_are_routed_by_efficientnet_once_it_is_exported(
+    demo: ModuleType, tmp_path: Path
+) -> None:
+    args = demo.parse_args(["--var", str(tmp_path)])
+    assert demo.local_system(args, tmp_path).env("gateway")["GATEWAY_ROUTING_MODEL"] == ""
+    (tmp_path / "models" / demo.ROUTING_MODEL / "1").mkdir(parents=True)
+    assert demo.routing_model(args) == "efficientnet_lite0"
+    env = demo.local_system(args, tmp_path).env("gateway")
+    assert env["GATEWAY_ROUTING_MODEL"] == "efficientnet_lite0"
+    chosen = demo.parse_args(["--var", str(tmp_path), "--routing-model", ""])
+    assert demo.local_system(chosen, tmp_path).env("gateway")["GATEWAY_ROUTING_MODEL"] == ""
