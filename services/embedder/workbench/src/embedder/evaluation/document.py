@@ -49,8 +49,10 @@ This file is written by the command below; every number is also in `docs/evaluat
   sets `efficientnet_lite0` when its weights are here, chosen beforehand as the strongest
   ImageNet CNN available, not on these numbers); the requested model then ranks within the
   chosen catalogue, so routing never changes which embedder is compared.
-- Index-time adaptation (whitening fitted without labels on the catalogue being indexed) and
-  object framing (crop to the product): see "Tried, not adopted" below.
+- Index-time adaptation (PCA-whitening fitted without labels on the catalogue being indexed,
+  applied to index and queries) is measured per unseen catalogue below; object framing (crop to
+  the product before D) was tried on the validation rows ("How the default embedder was
+  chosen", framing `object`).
 """
 
 
