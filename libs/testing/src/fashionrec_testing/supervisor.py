@@ -2,7 +2,8 @@
 
 Starts each service as a child process, prefixes its output lines with the
 service name, waits for readiness, and stops everything (SIGTERM, then SIGKILL
-after a grace period) on exit or Ctrl-C.
+after a grace period) on exit, Ctrl-C, or a SIGTERM/SIGHUP to this process (``timeout``,
+a closed terminal): children run in their own sessions, so nothing else would stop them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
+# Signals that end the supervising process: turned into KeyboardInterrupt, as Ctrl-C is.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def free_port() -> int:
@@ -64,12 +71,21 @@ class Supervisor:
     grace_s: float = 10.0
     children: list[Child] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _handlers: dict[int, object] = field(default_factory=dict)
 
     def __enter__(self) -> Supervisor:
+        if threading.current_thread() is threading.main_thread():
+            for sig in _STOP_SIGNALS:
+                self._handlers[sig] = signal.signal(sig, _interrupt)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop_all()
+        try:
+            self.stop_all()
+        finally:
+            for sig, handler in self._handlers.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+            self._handlers.clear()
 
     def _prefix(self, name: str) -> str:
         width = max([len(c.name) for c in self.children] + [len(name), 10])

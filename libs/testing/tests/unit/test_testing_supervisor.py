@@ -55,3 +55,33 @@ def test_http_and_tcp_probes():
         child = sup.start("web", argv)
         sup.wait_until(child, lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout_s=20)
         assert tcp_open("127.0.0.1", port)
+
+
+def test_a_sigterm_to_the_supervising_process_stops_its_children(tmp_path):
+    """`timeout make demo` or a closed terminal: the services must not outlive the demo."""
+    import os
+    import signal
+    import subprocess
+
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import sys, time\n"
+        "from fashionrec_testing.supervisor import Supervisor\n"
+        "with Supervisor(grace_s=2) as sup:\n"
+        "    child = sup.start('sleeper', [sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(child.process.pid))\n"
+        "    try:\n"
+        "        time.sleep(60)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('stopping', flush=True)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child_pid = int(pid_file.read_text())
+    parent.send_signal(signal.SIGTERM)
+    out, _ = parent.communicate(timeout=20)
+    assert parent.returncode == 0 and "stopping" in out
+    with pytest.raises(ProcessLookupError):
+        os.kill(child_pid, 0)
