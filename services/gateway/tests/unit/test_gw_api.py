@@ -63,6 +63,12 @@ async def test_search_by_base64_json_with_filters(rig, make_png) -> None:
         ({"json": {"image_b64": base64.b64encode(b"GIF89a-garbage").decode()}}, 415, None),
         ({"files": {"image": ("x.pdf", b"%PDF-1.4", "application/pdf")}}, 415, None),
         ({"files": {"other": ("x", b"1", "image/png")}}, 400, "invalid_input"),
+        # `curl -F image=@x '/v1/search?k=5'` must not answer with 10 items as if k were read
+        (
+            {"files": {"image": ("x.png", b"\x89PNG", "image/png")}, "params": {"k": 5}},
+            400,
+            "invalid_input",
+        ),
     ],
 )
 async def test_search_rejects_bad_input(rig, kwargs, status, code) -> None:

@@ -101,6 +101,11 @@ async def _parse(request: Request, services: Services) -> tuple[bytes, dict[str,
 
 
 async def _parse_body(request: Request, services: Services) -> tuple[bytes, dict[str, Any]]:
+    if request.query_params:  # silently ignoring `?k=5` would answer another question
+        raise InvalidInput(
+            f"query parameters {sorted(request.query_params)} are not read here: send k, "
+            "catalogue, model and filters as multipart fields or in the JSON body"
+        )
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         try:
