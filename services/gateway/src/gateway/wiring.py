@@ -82,13 +82,13 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         cache=cache,
         catalogues=settings.catalogues,
         default_model=settings.default_model,
-        routing_model=settings.routing_model,
         cache_ttl_s=settings.cache_ttl_s,
         max_k=settings.max_k,
         image_limits=ImageLimits(
             settings.max_upload_bytes, settings.max_pixels, settings.decode_timeout_s
         ),
         generation_ttl_s=settings.metadata_ttl_s,
+        routing_model=settings.routing_model,
     )
     return Services(
         settings=settings,
