@@ -26,10 +26,12 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from fashionrec_testing.images import ImageRow, image_rows
+from fashionrec_testing.supervisor import tcp_open
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "images" / "Dockerfile"
@@ -216,7 +218,13 @@ def test_deploy_image_installs_what_its_entry_point_imports(service: str, tmp_pa
     assert help_.returncode == 0 and "usage:" in help_.stdout, help_.stderr[-3000:]
     health = subprocess.run(["service-healthcheck"], cwd=cwd, env=env, capture_output=True,
                             text=True, timeout=60)  # fmt: skip
-    assert health.returncode == 1 and f"unhealthy: {row.health}" in health.stderr  # not started
+    target = urlsplit(row.health)
+    if target.hostname and target.port and tcp_open(target.hostname, target.port):
+        # A service of this machine (a running `make demo`) holds the image's port: the probe
+        # only has to run from the image's venv and give a verdict.
+        assert health.returncode in (0, 1) and "Traceback" not in health.stderr, health.stderr
+    else:
+        assert health.returncode == 1 and f"unhealthy: {row.health}" in health.stderr
     # --help may not reach lazily imported modules (a subcommand's), so import them all.
     walk = (
         "import importlib, pkgutil, sys\n"
