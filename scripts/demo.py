@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from embedder.evaluation.routing import SERVED_ROUTER
 from embedder.repository import latest_version
 from fashionrec_testing.supervisor import Supervisor
 from fashionrec_testing.system import LocalSystem, default_ports
@@ -36,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 DEFAULT_CATALOG = ROOT.parent / "shared" / "data" / "fashion-product-images-small"
 WEIGHTS = ROOT.parent / "shared" / "weights" / "imagenet"
-# Routes uploads without a catalogue when exported: the strongest ImageNet CNN here, chosen
-# beforehand (its routing accuracy on the unseen Berg set is in docs/evaluation.md).
-ROUTING_MODEL = "efficientnet_lite0"
+# Routes uploads without a catalogue when exported; make eval checks the same model's routing
+# on the unseen Berg set (docs/evaluation.md).
+ROUTING_MODEL = SERVED_ROUTER
 AVAILABLE_BASELINES = """
 import json, sys
 from embedder.baselines.registry import available

@@ -28,12 +28,11 @@ DEFAULT_CATALOG = "../shared/data/fashion-product-images-small"
 # Another shop's photos: evaluation only, nothing is ever trained, fitted or tuned on it.
 DEFAULT_UNSEEN = "../shared/data/berg-shopping-shoes-bags"
 GRID_QUERIES = 4
-# What `make demo` sets as GATEWAY_ROUTING_MODEL when its weights are here: the strongest ImageNet
-# CNN we have (chosen beforehand, not on any evaluated catalogue).
-DEFAULT_ROUTING_MODEL = "efficientnet_lite0"
 
 
 def parser() -> argparse.ArgumentParser:
+    from embedder.evaluation.routing import SERVED_ROUTER
+
     p = argparse.ArgumentParser(
         prog="python -m embedder eval",
         description=__doc__,
@@ -72,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--routing-model",
-        default=DEFAULT_ROUTING_MODEL,
+        default=SERVED_ROUTER,
         help="the gateway's GATEWAY_ROUTING_MODEL whose k-NN routing is checked against the "
         "acceptance point ('' = the default model routes)",
     )
@@ -203,7 +202,7 @@ def evaluate_cli(args: argparse.Namespace, argv: list[str]) -> dict:
         "gan_run": str(run),
         "unseen": unseen,
         "exploration": _exploration(Path(args.exploration)),
-        "routing_model": args.routing_model or "infogan",
+        "routing_model": args.routing_model or cfg.default_model,
         "seed": cfg.seed,
         "resamples": cfg.resamples,
         "machine": machine(),

@@ -62,8 +62,9 @@ def explore(
         gan, _, _ = gan_and_train_files(
             source, seed=seed, catalog=str(catalog), split_from=str(split), image_size=64
         )
+        framed = {f: _pixels(prep.files, gan.image_size, cache, f) for f in framings}
         for head, object_crop in [(h, f) for h in heads for f in framings]:
-            pixels = _pixels(prep.files, gan.image_size, cache, object_crop)
+            pixels = framed[object_crop]
             config = HeadConfig.parse(head, object_crop=object_crop)
             pooled = pooled_model(gan, config)
             feats = _embed(pooled, pixels)

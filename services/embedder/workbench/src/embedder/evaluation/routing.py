@@ -18,6 +18,9 @@ import numpy as np
 
 RULES = ("top1", "knn", "centroid")
 VOTE_K = 10
+# The gateway's GATEWAY_ROUTING_MODEL as `make demo` sets it when its weights are here: the
+# strongest ImageNet CNN we have, chosen beforehand (not on any evaluated catalogue).
+SERVED_ROUTER = "efficientnet_lite0"
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
