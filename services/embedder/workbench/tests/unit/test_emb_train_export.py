@@ -83,6 +83,16 @@ def test_resume_continues_step_count(run: Path, catalog: Path, tmp_path: Path) -
     assert json.loads((resumed / "run.json").read_text())["steps"] == 4
 
 
+def test_rotation_on_augmented_views_trains_and_is_recorded(catalog: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rotaug"
+    options = {"batch_size": 2, "max_steps": 2, "categorical_dim": 3, "no_progress": True}
+    assert main(train_args(catalog, out, rotation_augment=True, **options)) == 0
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["config"]["rotation_augment"] is True and summary["steps"] == 2
+    rows = list(csv.DictReader(io.StringIO((out / "metrics.csv").read_text())))
+    assert all(float(r["rotation"]) > 0 for r in rows)  # the SS loss ran on every step
+
+
 def test_export_reload_signature_and_parity(run: Path, catalog: Path, tmp_path: Path) -> None:
     base = tmp_path / "models"
     flat = ["--head", "flat"]  # the paper's map: comparable with embedding_extractor below

@@ -13,8 +13,8 @@ _SAME_NAME = (
     "catalog", "out", "model", "image_size", "epochs", "max_steps", "batch_size", "seed",
     "categorical_dim", "lambda_info", "learning_rate", "test_fraction", "checkpoint_every",
     "sample_every", "tensorboard", "dropout", "contrastive_weight", "temperature",
-    "rotation_weight", "diff_augment", "min_crop_scale", "colour_strength", "d_learning_rate",
-    "max_seconds",
+    "rotation_weight", "rotation_augment", "diff_augment", "min_crop_scale", "colour_strength",
+    "d_learning_rate", "max_seconds",
 )  # fmt: skip
 
 
@@ -66,6 +66,11 @@ def _self_supervision(t: argparse.ArgumentParser) -> None:
         type=float,
         default=1.0,
         help="SS-GAN: D predicts the rotation (0/90/180/270) of real images; 0 = the paper's",
+    )
+    t.add_argument(
+        "--rotation-augment",
+        action="store_true",
+        help="predict the rotation of augmented views (crop, flip, colour) of the reals",
     )
     t.add_argument("--diff-augment", action="store_true", help="augment D's real/fake inputs")
     t.add_argument("--min-crop-scale", type=float, default=0.35, help="random resized crop")
