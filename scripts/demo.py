@@ -62,10 +62,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--var", type=Path, default=ROOT / "var", help="state folder (models, indexes, votes)"
     )
     # The sizes of the demo, each with its default from the environment as DEMO_<OPTION>:
-    # DEMO_SAMPLE, DEMO_TRAIN_STEPS, DEMO_BACKGROUND_EPOCHS.
+    # DEMO_SAMPLE, DEMO_TRAIN_STEPS, DEMO_TRAIN_SECONDS, DEMO_BACKGROUND_EPOCHS.
     for flag, default, text in (
         ("--sample", 3000, "images in the demo catalogue, stratified by class; 0 = all"),
         ("--train-steps", 150, "steps of the first, short InfoGAN run"),
+        ("--train-seconds", 150, "time budget of that run (a slow CPU stops before the steps)"),
         ("--background-epochs", 10, "train in the background up to this many epochs; 0 = off"),
     ):
         var = "DEMO_" + flag.removeprefix("--").replace("-", "_").upper()
@@ -196,10 +197,14 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
         say(f"reusing InfoGAN version {latest_version(exported)} (step {exported_step})")
         return
     if not state:
-        say(f"no trained InfoGAN yet: a SHORT run of {args.train_steps} steps (minutes) first;")
+        say(
+            f"no trained InfoGAN yet: a SHORT run ({args.train_steps} steps or "
+            f"{args.train_seconds} s, whichever comes first);"
+        )
         say("training continues in the background and the next `make demo` serves the better model")
         run([PY, "-m", "embedder", "train", "--catalog", catalog, "--out", rdir,
-             "--max-steps", args.train_steps, "--image-size", "64"])  # fmt: skip
+             "--max-steps", args.train_steps, "--max-seconds", args.train_seconds,
+             "--image-size", "64"])  # fmt: skip
         state = json.loads(run_json.read_text())
         newest = newest_checkpoint(rdir)
     source, step = rdir, int(state.get("steps", 0))

@@ -152,3 +152,29 @@ def test_uploads_without_a_catalogue_are_routed_by_efficientnet_once_it_is_expor
     assert env["GATEWAY_ROUTING_MODEL"] == "efficientnet_lite0"
     chosen = demo.parse_args(["--var", str(tmp_path), "--routing-model", ""])
     assert demo.local_system(chosen, tmp_path).env("gateway")["GATEWAY_ROUTING_MODEL"] == ""
+
+
+def test_the_first_short_run_is_bounded_by_steps_and_by_time(
+    demo: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a slow CPU the first run stops at its time budget, so the demo still serves soon."""
+    calls: list[list[str]] = []
+
+    def record(argv: list[object], **_: object) -> None:
+        calls.append([str(a) for a in argv])
+        if "train" in calls[-1]:
+            fake_run(tmp_path / "runs" / "demo-infogan", [40])
+            (tmp_path / "runs" / "demo-infogan" / "run.json").write_text('{"steps": 40}')
+        if "export" in calls[-1]:
+            (tmp_path / "models" / "infogan").mkdir(parents=True)
+
+    monkeypatch.setattr(demo, "run", record)
+    monkeypatch.setenv("DEMO_TRAIN_SECONDS", "90")
+    args = demo.parse_args(["--var", str(tmp_path), "--train-steps", "150"])
+    demo.train_or_reuse(args, tmp_path / "catalog", tmp_path / "models")
+    train = next(c for c in calls if "train" in c)
+    assert train[train.index("--max-steps") + 1] == "150"
+    assert train[train.index("--max-seconds") + 1] == "90"
+    export = next(c for c in calls if "export" in c)
+    assert (tmp_path / "models" / "infogan" / "exported_step.txt").read_text() == "40"
+    assert export[export.index("--name") + 1] == "infogan"
