@@ -92,11 +92,16 @@ def describe(run: str) -> str:
     summary = json.loads((Path(run) / "run.json").read_text())
     c = summary["config"]
     parts = [f"{c['model']} {c['image_size']} px", f"{summary['steps']} steps"]
-    parts.append(f"{summary['train_seconds'] / 60:.0f} min")
+    # Steps per second: the same budget buys 3x more steps on one 2-core machine than another.
+    rate = summary["steps"] / max(summary["train_seconds"], 1e-9)
+    parts.append(f"{summary['train_seconds'] / 60:.0f} min ({rate:.2f} steps/s)")
     if c.get("contrastive_weight"):
         parts.append(f"SimCLR in D x{c['contrastive_weight']:g} (T {c['temperature']:g})")
     if c.get("rotation_weight"):
-        parts.append(f"rotation in D x{c['rotation_weight']:g} (SS-GAN)")
+        views = " of augmented views" if c.get("rotation_augment") else ""
+        parts.append(f"rotation{views} in D x{c['rotation_weight']:g} (SS-GAN)")
+    if c.get("generator_filters"):
+        parts.append("G filters " + ",".join(str(f) for f in c["generator_filters"]))
     if c.get("diff_augment"):
         parts.append("DiffAugment")
     if c.get("dropout", 0.5) != 0.5:
