@@ -61,8 +61,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--var", type=Path, default=ROOT / "var", help="state folder (models, indexes, votes)"
     )
-    # The sizes of the demo, each with its default from the environment as DEMO_<OPTION>:
-    # DEMO_SAMPLE, DEMO_TRAIN_STEPS, DEMO_TRAIN_SECONDS, DEMO_BACKGROUND_EPOCHS.
+    # The sizes of the demo, each with its default from the environment as DEMO_<OPTION>.
     for flag, default, text in (
         ("--sample", 3000, "images in the demo catalogue, stratified by class; 0 = all"),
         ("--train-steps", 150, "steps of the first, short InfoGAN run"),
@@ -197,10 +196,7 @@ def train_or_reuse(args: argparse.Namespace, catalog: Path, models: Path) -> Non
         say(f"reusing InfoGAN version {latest_version(exported)} (step {exported_step})")
         return
     if not state:
-        say(
-            f"no trained InfoGAN yet: a SHORT run ({args.train_steps} steps or "
-            f"{args.train_seconds} s, whichever comes first);"
-        )
+        say(f"no InfoGAN yet: a SHORT run ({args.train_steps} steps or {args.train_seconds} s);")
         say("training continues in the background and the next `make demo` serves the better model")
         run([PY, "-m", "embedder", "train", "--catalog", catalog, "--out", rdir,
              "--max-steps", args.train_steps, "--max-seconds", args.train_seconds,
