@@ -111,6 +111,7 @@ class Store:
     ingest_s: float = 0.0
     memory: int = 0
     memory_note: str = ""
+    server: tuple[int, str, str] | None = None  # a service's (pid, address, token)
     c1: list[tuple[float, float]] = field(default_factory=list)  # (p50, p99) s per round
     qps: list[float] = field(default_factory=list)
     recall: list[float] = field(default_factory=list)
@@ -183,6 +184,11 @@ async def faiss_service(
 
         label = f"{args.service_kind} " + " ".join(f"{k}={v}" for k, v in params.items())
         store = Store("FAISS service (gRPC)", label, search)
+        store.server = (
+            child.process.pid,
+            system.address("vector-search"),
+            system.vector_search_token,
+        )
         base = rss_bytes(child.process.pid)
         store.n, store.ingest_s = await ingest(
             store.name, add, len(x), args.batch, args.max_ingest_seconds
