@@ -93,6 +93,31 @@ def test_rotation_on_augmented_views_trains_and_is_recorded(catalog: Path, tmp_p
     assert all(float(r["rotation"]) > 0 for r in rows)  # the SS loss ran on every step
 
 
+@pytest.mark.parametrize("augmented", [False, True])
+def test_rotation_augment_decides_whether_rotation_sees_augmented_views(
+    tmp_path: Path, augmented: bool
+) -> None:
+    """With contrastive and DiffAugment off, the rotation task is the only user of an
+    augmented view: traced once with the flag, never without (the flag is not ignored)."""
+    from embedder.train import TrainConfig, Trainer
+
+    config = TrainConfig(catalog=str(tmp_path), out=str(tmp_path / "run"), image_size=16,
+                         categorical_dim=3, batch_size=2, rotation_augment=augmented)  # fmt: skip
+    trainer = Trainer(config)
+    views: list[tuple[int, ...]] = []
+    real_view = trainer._view
+
+    def spy(images: tf.Tensor) -> tf.Tensor:
+        views.append(tuple(images.shape))
+        return real_view(images)
+
+    trainer._view = spy  # type: ignore[method-assign]
+    batch = tf.random.uniform((2, 16, 16, 3), 0, 255)
+    out = trainer.train_step(batch)
+    assert float(out["rotation"]) > 0
+    assert views == ([(2, 16, 16, 3)] if augmented else [])
+
+
 def test_export_reload_signature_and_parity(run: Path, catalog: Path, tmp_path: Path) -> None:
     base = tmp_path / "models"
     flat = ["--head", "flat"]  # the paper's map: comparable with embedding_extractor below
