@@ -113,3 +113,30 @@ def test_vs_snapshot_from_newer_code_is_refused() -> None:
     state = {"format": 99, "generation": 1, "next_label": 0, "tombstones": []}
     with pytest.raises(ValueError, match="format 99"):
         coll.restore(state, np.zeros((0, DIM), "float32"), np.zeros(0, "int64"))
+
+
+@pytest.mark.parametrize("kind", ["HNSW", "Flat"])
+def test_vs_snapshot_is_what_the_index_held_when_it_was_taken(
+    tmp_path: Path, kind: str, blobs
+) -> None:  # type: ignore[no-untyped-def]
+    """``ManagedIndex.snapshot`` copies under the lock and serialises after it, while writes
+    go on. A write in between that frees a metadata value (its last item deleted) and reuses
+    its slot for a new value must not leak into the snapshot: it did (the value tables were
+    shared, not copied), and a restart after SIGKILL then failed replaying a delete."""
+    spec = IndexSpec("shoes/live", DIM, kind=kind)
+    x = blobs(4, DIM)
+    coll = Collection(spec)
+    metas = [{"colour": "red"}, {"colour": "blue"}, {"colour": "blue"}]
+    coll.apply_upsert(1, ["a", "b", "c"], x[:3], metas)
+    data = SnapshotData(coll)  # under the lock
+    coll.apply_delete(2, ["a"])  # after it: "red" has no item left, its slot is freed
+    coll.apply_upsert(3, ["d"], x[3:4], [{"colour": "green"}])  # and reused
+    write_snapshot(tmp_path, data)
+    again = Collection(spec)
+    assert load_latest(tmp_path, again) and again.generation == 1
+    assert [(e, m) for e, m, _ in again.get(["a", "b", "c"])[0]] == list(
+        zip(["a", "b", "c"], metas, strict=True)
+    )
+    again.apply_delete(2, ["a"])  # the WAL replay that crashed
+    again.apply_upsert(3, ["d"], x[3:4], [{"colour": "green"}])
+    assert [m for _, m, _ in again.get(["b", "c", "d"])[0]] == [*metas[1:], {"colour": "green"}]

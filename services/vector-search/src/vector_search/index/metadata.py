@@ -141,8 +141,9 @@ class MetadataColumns:
         return self.cols.nbytes + sum(t.nbytes for t in self.tables)
 
     def export(self, n: int) -> dict[str, Any]:
+        """A copy (the snapshot is serialised after the lock is released: writes go on)."""
         return {
-            name: {"values": t.values, "rows": self.cols[:n, k].tolist()}
+            name: {"values": list(t.values), "rows": self.cols[:n, k].tolist()}
             for k, (name, t) in enumerate(zip(self.names, self.tables, strict=True))
         }
 
