@@ -42,7 +42,7 @@ from pathlib import Path
 import faiss
 from bench_stores import c8_qps, dataset, faiss_in_process, faiss_service, metadata
 
-from fashionrec_testing.supervisor import free_port
+from fashionrec_testing.supervisor import Supervisor, free_port, tcp_open
 
 HERE = Path(__file__).resolve().parent
 LOADGEN = HERE.parent / "var" / "loadgen" / "vs_loadgen"
@@ -63,10 +63,12 @@ def build_loadgen() -> Path:
     return LOADGEN
 
 
-def loadgen(target: str, token: str, queries: Path, dim: int, requests: int) -> dict[str, float]:
+def loadgen(
+    target: str, token: str, queries: Path, dim: int, requests: int, warmup: int
+) -> dict[str, float]:
     cmd = [str(LOADGEN), "--target", target, "--index", "bench/stores", "--token", token,
            "--queries", str(queries), "--dim", str(dim), "--concurrency", "8",
-           "--requests", str(requests), "--warmup", str(requests // 10)]  # fmt: skip
+           "--requests", str(requests), "--warmup", str(warmup)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         raise RuntimeError(f"vs_loadgen failed: {done.stdout} {done.stderr}")
@@ -101,14 +103,12 @@ def serve_empty(port: int) -> None:
 
 @contextlib.contextmanager
 def empty_server() -> Iterator[tuple[int, str, str]]:
+    """The empty server as a child process, once it accepts connections."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-empty", str(port)])  # noqa: S603
-    try:
-        time.sleep(3)  # imports and bind
-        yield proc.pid, f"127.0.0.1:{port}", EMPTY_TOKEN
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with Supervisor(colour=False, grace_s=5) as sup:
+        child = sup.start("empty", [sys.executable, __file__, "--serve-empty", str(port)])
+        sup.wait_until(child, lambda: tcp_open("127.0.0.1", port))
+        yield child.process.pid, f"127.0.0.1:{port}", EMPTY_TOKEN
 
 
 async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float]]]:
@@ -127,7 +127,7 @@ async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float
             faiss.omp_set_num_threads(1)
             pid, target, token = svc.server  # type: ignore[misc]
             passes = max(1, args.requests // len(xq))
-            n = passes * len(xq)
+            n, warmup = passes * len(xq), args.requests // 10
             for r in range(args.rounds):
                 t0 = time.process_time()
                 qps = await c8_qps(local, xq, passes)
@@ -144,8 +144,8 @@ async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float
                     ("empty Python gRPC handler, C++ load generator", empty),
                 ):
                     c0 = cpu_seconds(p)
-                    out = loadgen(t, tok, queries, x.shape[1], args.requests)
-                    calls = args.requests + args.requests // 10
+                    out = loadgen(t, tok, queries, x.shape[1], args.requests, warmup)
+                    calls = args.requests + warmup  # the server's CPU covers the warm-up too
                     rows.setdefault(name, []).append(
                         (out["qps"], (cpu_seconds(p) - c0) / calls * 1e3)
                     )
