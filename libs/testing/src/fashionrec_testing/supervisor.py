@@ -9,6 +9,7 @@ a closed terminal): children run in their own sessions, so nothing else would st
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,24 +18,61 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
 # Signals that end the supervising process: turned into KeyboardInterrupt, as Ctrl-C is.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# Lines of a child's output kept for the error when it exits before it is ready.
+_TAIL_LINES = 30
+# Ports this process handed out: a fixture picks its ports long before the service binds them.
+_HANDED_OUT: set[int] = set()
+_LOCAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
 
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def free_port() -> int:
-    """A TCP port that was free a moment ago (for tests and ad-hoc runs)."""
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; IANA's elsewhere)."""
+    try:
+        low, high = Path(_LOCAL_RANGE).read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port that is free now and stays free until a service of ours binds it.
+
+    Why not the kernel's ``bind(0)``: that port comes from the ephemeral range, which every
+    outgoing connection (Redis, gRPC, HTTP clients in the same test run) also draws from, and
+    a test session picks its ports minutes before it starts the service; CI saw a service
+    exit for want of its port. So: a port below that range, never handed out twice by this
+    process, checked bindable.
+    """
+    low, _ = _ephemeral_range()
+    start = 20000 if low > 21000 else 1024
+    for _ in range(1000):
+        port = random.randrange(start, low)  # noqa: S311 - not a secret
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError(f"no free TCP port in {start}-{low - 1}")
 
 
 def http_ok(url: str, timeout_s: float = 1.0) -> bool:
@@ -60,6 +98,7 @@ class Child:
     name: str
     process: subprocess.Popen[str]
     pump: threading.Thread
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=_TAIL_LINES))
 
 
 @dataclass
@@ -95,9 +134,10 @@ class Supervisor:
         code = _COLOURS[sum(map(ord, name)) % len(_COLOURS)]
         return f"\033[{code}m{label}\033[0m"
 
-    def _pump(self, name: str, stream: TextIO) -> None:
+    def _pump(self, name: str, stream: TextIO, tail: deque[str]) -> None:
         prefix = self._prefix(name)
         for line in stream:
+            tail.append(line.rstrip())
             with self._lock:
                 self.out.write(f"{prefix} {line.rstrip()}\n")
                 self.out.flush()
@@ -127,9 +167,10 @@ class Supervisor:
             start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
         )
         assert process.stdout is not None
-        pump = threading.Thread(target=self._pump, args=(name, process.stdout), daemon=True)
+        tail: deque[str] = deque(maxlen=_TAIL_LINES)
+        pump = threading.Thread(target=self._pump, args=(name, process.stdout, tail), daemon=True)
         pump.start()
-        child = Child(name, process, pump)
+        child = Child(name, process, pump, tail)
         self.children.append(child)
         return child
 
@@ -144,7 +185,12 @@ class Supervisor:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if child.process.poll() is not None:
-                raise RuntimeError(f"{child.name} exited with code {child.process.returncode}")
+                child.pump.join(timeout=2)  # the last lines say why
+                last = "\n".join(f"  {line}" for line in child.tail)
+                raise RuntimeError(
+                    f"{child.name} exited with code {child.process.returncode}; its last lines:\n"
+                    f"{last}"
+                )
             if ready():
                 return
             time.sleep(poll_s)

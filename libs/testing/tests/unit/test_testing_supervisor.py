@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from fashionrec_testing import supervisor
 from fashionrec_testing.supervisor import Supervisor, free_port, http_ok, tcp_open
 
 
@@ -36,12 +37,26 @@ def test_child_ignoring_sigterm_is_killed_after_grace():
     assert time.monotonic() - started < 5
 
 
-def test_wait_until_reports_a_crashed_child():
+def test_wait_until_reports_a_crashed_child_with_its_last_lines():
+    """CI shows only the exception: it must say why the service died, not only that it did."""
     sup = Supervisor(out=io.StringIO(), colour=False)
-    child = sup.start("crash", [sys.executable, "-c", "raise SystemExit(3)"])
-    with pytest.raises(RuntimeError, match="crash exited with code 3"):
+    code = "import sys; [print('line', i) for i in range(100)]; sys.exit('port 1234 is taken')"
+    child = sup.start("crash", [sys.executable, "-c", code])
+    with pytest.raises(RuntimeError, match="crash exited with code 1") as error:
         sup.wait_until(child, lambda: False, timeout_s=10)
     sup.stop_all()
+    message = str(error.value)
+    assert "port 1234 is taken" in message
+    assert "line 99" in message
+    assert "line 5\n" not in message, "the whole output, not its tail"
+
+
+def test_free_ports_avoid_the_ephemeral_range_and_are_never_handed_out_twice():
+    """Outgoing connections take ephemeral ports; a fixture binds its ports minutes later."""
+    low, high = supervisor._ephemeral_range()
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(p < low for p in ports), (low, high, max(ports))
 
 
 @pytest.mark.integration
