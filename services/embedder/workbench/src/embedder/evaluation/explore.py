@@ -28,8 +28,9 @@ logger = logging.getLogger("embedder.explore")
 def _pixels(files: list[Path], size: int, cache: Path | None, object_crop: bool) -> np.ndarray:
     from embedder.heads.fit import load_pixels
 
-    if cache is not None and object_crop:
-        cache = cache.with_name(f"{cache.stem}-object{cache.suffix}")
+    if cache is not None:  # one file per size and framing: runs of 64 and 96 px share a call
+        framing = "-object" if object_crop else ""
+        cache = cache.with_name(f"{cache.stem}-{size}px{framing}{cache.suffix}")
     if cache is not None and cache.is_file():
         return np.load(cache)
     pixels = load_pixels(files, size, object_crop)
@@ -58,9 +59,13 @@ def explore(
     val, train, _ = prep.query_sets["validation"]
     rows = []
     for run in runs:
-        source = None if run == "random" else run
+        size = random_size(run)
         gan, _, _ = gan_and_train_files(
-            source, seed=seed, catalog=str(catalog), split_from=str(split), image_size=64
+            None if size else run,
+            seed=seed,
+            catalog=str(catalog),
+            split_from=str(split),
+            image_size=size or 64,
         )
         framed = {f: _pixels(prep.files, gan.image_size, cache, f) for f in framings}
         for head, object_crop in [(h, f) for h in heads for f in framings]:
@@ -85,10 +90,23 @@ def explore(
     return rows
 
 
+def random_size(run: str) -> int | None:
+    """The input size of a random-weights control (``random`` = 64 px, ``random:96``), else None:
+    a control must see the photos at the size of the run it is compared with."""
+    name, _, size = run.partition(":")
+    if name != "random":
+        return None
+    if not size:
+        return 64
+    if not size.isdigit() or int(size) % 8:
+        raise ValueError(f"{run!r}: the control's size must be a multiple of 8, e.g. random:96")
+    return int(size)
+
+
 def describe(run: str) -> str:
     """The run's training settings in a few words (from its run.json)."""
-    if run == "random":
-        return "none (random weights: the control)"
+    if size := random_size(run):
+        return "none (random weights: the control)" + ("" if size == 64 else f", {size} px")
     summary = json.loads((Path(run) / "run.json").read_text())
     c = summary["config"]
     parts = [f"{c['model']} {c['image_size']} px", f"{summary['steps']} steps"]
@@ -122,9 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m embedder explore", description=__doc__)
     p.add_argument("--catalog", default="../shared/data/fashion-product-images-small")
     p.add_argument("--split-from", default="var/runs/infogan64/split.json")
-    p.add_argument("--runs", required=True, help="comma-separated run dirs; 'random' = control")
+    p.add_argument(
+        "--runs",
+        required=True,
+        help="comma-separated run dirs; 'random' = the random-weights control at 64 px, "
+        "'random:96' at 96 px",
+    )
     p.add_argument("--heads", default="pool5-pca")
-    p.add_argument("--pixel-cache", default="var/eval/pixels64.npy")
+    p.add_argument(
+        "--pixel-cache", default="var/eval/pixels.npy", help="'none' to skip; -<size>px is added"
+    )
     p.add_argument(
         "--framings",
         default="pad",
