@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -171,6 +172,11 @@ def test_health_ready_metrics_pages(client: httpx.Client) -> None:
     for path in ("/", "/annotate", "/leaderboard"):
         page = client.get(path)
         assert page.status_code == 200 and "window.FASHIONREC" in page.text
+        # Without an icon link every page load asks /favicon.ico: a 404 in the console.
+        icon = re.search(r'<link rel="icon" href="(/static/[^"]+)"', page.text)
+        assert icon is not None, path
+        got = client.get(icon.group(1))
+        assert got.status_code == 200 and got.headers["content-type"].startswith("image/")
     assert '"gatewayUrl": "http://127.0.0.1:8080"' in client.get("/").text
     assert client.get("/static/annotate.js").status_code == 200
     me = client.get("/v1/annotators/me", headers=auth)
