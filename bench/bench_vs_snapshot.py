@@ -5,8 +5,8 @@ under the index's read lock (writes wait) and then serialises and writes it (``s
 vectors, the FAISS index) on a background thread of the same process. While Python holds the
 GIL for that work, the event loop and the search threads wait. A ticker thread that sleeps
 1 ms in a loop sees those waits as gaps: the longest gap is the longest stall a search could
-see. Synthetic 384-d items with three metadata keys, a Flat index (the stall does not depend
-on the kind; HNSW adds its graph to the bytes written).
+see. The synthetic catalogue of bench_vs_memory.py (384-d, six metadata keys), a Flat index
+(the stall does not depend on the kind; HNSW adds its graph to the bytes written).
 
     .venv/bin/python bench/bench_vs_snapshot.py --n 200000,1000000
 """
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_vs_memory import build
 
 from vector_search.index.collection import Collection
 from vector_search.index.snapshot import SnapshotData, write_snapshot
@@ -31,12 +32,7 @@ CHUNK = 50_000
 
 def filled(n: int) -> Collection:
     coll = Collection(IndexSpec("shoes/bench", DIM, kind="Flat"))
-    rng = np.random.default_rng(0)
-    for gen, start in enumerate(range(0, n, CHUNK), start=1):
-        rows = range(start, min(start + CHUNK, n))
-        ids = [f"item-{i}" for i in rows]
-        metas = [{"colour": f"c{i % 40}", "in_stock": "true", "title": f"t{i}"} for i in rows]
-        coll.apply_upsert(gen, ids, rng.standard_normal((len(ids), DIM), dtype=np.float32), metas)
+    build(coll, 0, n, DIM, CHUNK, gen=0)
     return coll
 
 
