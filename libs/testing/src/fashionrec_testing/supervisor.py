@@ -98,7 +98,7 @@ class Child:
     name: str
     process: subprocess.Popen[str]
     pump: threading.Thread
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=_TAIL_LINES))
+    tail: deque[str]  # the last lines of its output, filled by the pump
 
 
 @dataclass
@@ -136,10 +136,11 @@ class Supervisor:
 
     def _pump(self, name: str, stream: TextIO, tail: deque[str]) -> None:
         prefix = self._prefix(name)
-        for line in stream:
-            tail.append(line.rstrip())
+        for raw in stream:
+            line = raw.rstrip()
+            tail.append(line)
             with self._lock:
-                self.out.write(f"{prefix} {line.rstrip()}\n")
+                self.out.write(f"{prefix} {line}\n")
                 self.out.flush()
 
     def log(self, name: str, message: str) -> None:
