@@ -41,6 +41,8 @@ def test_the_control_is_built_at_the_size_asked_for() -> None:
     assert describe("random:96") == "none (random weights: the control), 96 px"
     with pytest.raises(ValueError, match="multiple of 8"):
         random_size("random:90")
+    with pytest.raises(ValueError, match="multiple of 8"):
+        random_size("random:0")  # not a run directory named "random:0" either
 
 
 def test_pixel_caches_are_per_size_and_framing(tmp_path: Path, monkeypatch) -> None:

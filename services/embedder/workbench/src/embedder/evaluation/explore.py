@@ -61,7 +61,7 @@ def explore(
     for run in runs:
         size = random_size(run)
         gan, _, _ = gan_and_train_files(
-            None if size else run,
+            None if size is not None else run,
             seed=seed,
             catalog=str(catalog),
             split_from=str(split),
@@ -98,14 +98,14 @@ def random_size(run: str) -> int | None:
         return None
     if not size:
         return 64
-    if not size.isdigit() or int(size) % 8:
-        raise ValueError(f"{run!r}: the control's size must be a multiple of 8, e.g. random:96")
+    if not size.isdigit() or int(size) == 0 or int(size) % 8:
+        raise ValueError(f"{run!r}: the control's size must be a positive multiple of 8")
     return int(size)
 
 
 def describe(run: str) -> str:
     """The run's training settings in a few words (from its run.json)."""
-    if size := random_size(run):
+    if (size := random_size(run)) is not None:
         return "none (random weights: the control)" + ("" if size == 64 else f", {size} px")
     summary = json.loads((Path(run) / "run.json").read_text())
     c = summary["config"]
