@@ -51,6 +51,26 @@ async def test_round_trip_and_concurrent_increments(store: RedisJobStore) -> Non
     assert await store.get("nope") is None
 
 
+async def test_a_burst_waits_for_a_connection_longer_than_the_socket_timeout(
+    store: RedisJobStore,
+) -> None:
+    """Every pooled connection busy for 1.5 s (past the 1 s socket timeout): a write queues
+    and succeeds. With the socket timeout as the pool wait it failed on a loaded CI host."""
+    await store.create(Job("jb", total=1))
+    pool = store.client.connection_pool
+    held = [await pool.get_connection() for _ in range(pool.max_connections)]
+
+    async def release_later() -> None:
+        await asyncio.sleep(1.5)
+        for conn in held:
+            await pool.release(conn)
+
+    releaser = asyncio.create_task(release_later())
+    await store.update("jb", 2.0, JobUpdate(done=1))
+    await releaser
+    assert (await store.get("jb")).done == 1
+
+
 async def test_errors_capped_keeping_the_first(store: RedisJobStore) -> None:
     await store.create(Job("j2", total=100))
     for start in range(0, 100, 30):

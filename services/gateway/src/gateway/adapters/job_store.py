@@ -28,13 +28,16 @@ class RedisJobStore:
         ttl_s: int = 7 * 24 * 3600,
         keep: int = 10_000,
         timeout_s: float = 1.0,
+        pool_wait_s: float = 10.0,
     ) -> None:
-        # Blocking: a burst of polls and progress writes waits for a connection (up to the
-        # timeout) instead of failing with "Too many connections".
+        # Blocking: a burst of polls and progress writes waits for a connection instead of
+        # failing with "Too many connections". The wait is not the socket timeout: a burst
+        # of 100 writes on 32 connections queues for several round trips, and a loaded host
+        # stretched that past 1 s (CI); a dead Redis still fails after ``timeout_s``.
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=32,
-            timeout=timeout_s,
+            timeout=pool_wait_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
         )
