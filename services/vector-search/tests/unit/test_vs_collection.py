@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faiss
 import numpy as np
 import pytest
 
 from vector_search.errors import DimensionMismatch, ItemNotFound
 from vector_search.index.collection import Collection
+from vector_search.index.snapshot import SnapshotData, load_latest, write_snapshot
 from vector_search.index.spec import Filter, IndexSpec, SearchOptions
 
 PQ = {"train_threshold": "2000"}
@@ -135,7 +138,7 @@ def test_vs_dimension_mismatch_and_list_items() -> None:
     assert total == 10 and [e for e, _ in page][:2] == ["p4", "p9"]
 
 
-def test_vs_memory_estimate_is_kept_as_items_come_and_go() -> None:
+def test_vs_memory_estimate_is_kept_as_items_come_and_go(tmp_path: Path) -> None:
     """DescribeIndex reads memory_bytes on every refresh: it is made of running totals (not
     a walk over every item) that always equal what a walk would find."""
     from vector_search.index.collection import id_bytes
@@ -154,9 +157,9 @@ def test_vs_memory_estimate_is_kept_as_items_come_and_go() -> None:
     coll.apply_upsert(2, ids[:50], x[:50], long)
     coll.apply_delete(3, ids[100:180] + ["absent"])
     assert coll.count == 520 and kept(coll) == walked(coll)
-    state, vecs, labels = coll.export()
+    write_snapshot(tmp_path, SnapshotData(coll, tmp_path))
     again = Collection(coll.spec)
-    again.restore(state, vecs, labels)
+    assert load_latest(tmp_path, again)
     assert kept(again) == kept(coll)
     before = coll.memory_bytes()
     coll.apply_delete(4, ids[:50])  # the items with the long, distinct values

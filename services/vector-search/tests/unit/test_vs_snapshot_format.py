@@ -1,5 +1,6 @@
 """Snapshot formats: format 1 (one ``[id, label, meta]`` per item, the layout written before
-compact metadata) still opens; what it turns into is written back as format 2."""
+compact metadata) still opens; what it turns into is written back as format 3 (arrays and
+chunked id lists, one copy of the vectors on disk)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def _check(coll: Collection, ids: list[str], x: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("kind", ["HNSW", "Flat"])
-def test_vs_format1_snapshot_loads_and_is_rewritten_as_format2(
+def test_vs_format1_snapshot_loads_and_is_rewritten_as_format3(
     tmp_path: Path, kind: str, blobs
 ) -> None:  # type: ignore[no-untyped-def]
     spec = IndexSpec("shoes/old", DIM, kind=kind)
@@ -77,9 +78,10 @@ def test_vs_format1_snapshot_loads_and_is_rewritten_as_format2(
     coll.apply_upsert(8, ["a5", "b"], x[[6, 7]], [{"colour": "red"}, {"colour": "green"}])
     coll.apply_delete(9, ["a0"])
     assert coll.next_label == 200  # freed labels below the old high-water mark came back
-    data = SnapshotData(coll)
-    assert data.state["format"] == 2 and "items" not in data.state
-    write_snapshot(tmp_path, data)
+    written = write_snapshot(tmp_path, SnapshotData(coll, tmp_path))
+    state = json.loads((written / "state.json").read_text())
+    assert state["format"] == 3 and state["count"] == N
+    assert {p.name for p in tmp_path.iterdir()} == {written.name}  # the old one is gone
     again = Collection(spec)
     assert load_latest(tmp_path, again) and again.generation == 9
     assert list(again.ids) == list(coll.ids)
@@ -108,11 +110,57 @@ def test_vs_format1_snapshot_opens_in_a_managed_index(tmp_path: Path, make_index
     reopened.close()
 
 
-def test_vs_snapshot_from_newer_code_is_refused() -> None:
+def test_vs_snapshot_from_newer_code_is_refused(tmp_path: Path) -> None:
     coll = Collection(IndexSpec("shoes/new", DIM))
     state = {"format": 99, "generation": 1, "next_label": 0, "tombstones": []}
     with pytest.raises(ValueError, match="format 99"):
         coll.restore(state, np.zeros((0, DIM), "float32"), np.zeros(0, "int64"))
+    snap = tmp_path / f"snap-{1:020d}"
+    snap.mkdir()
+    (snap / "state.json").write_text(json.dumps(state))
+    np.save(snap / "labels.npy", np.zeros(0, "int64"))
+    with pytest.raises(ValueError, match="format 99"):
+        load_latest(tmp_path, Collection(IndexSpec("shoes/new", DIM)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "pca", "files"),
+    [
+        ("HNSW", 0, {"base.faiss"}),  # the graph's storage holds the vectors
+        ("Flat", 0, {"vectors.npy"}),  # refilled from the vectors on load
+        ("HNSW", 8, {"base.faiss", "vectors.npy", "transform.faiss"}),
+        ("IVF", 0, {"base.faiss", "vectors.npy"}),
+    ],
+)
+def test_vs_snapshot_round_trips_with_one_copy_of_the_vectors(
+    tmp_path: Path, kind: str, pca: int, files: set[str], blobs
+) -> None:  # type: ignore[no-untyped-def]
+    params = {"nlist": "4"} if kind == "IVF" else {}
+    spec = IndexSpec("shoes/rt", DIM, kind=kind, pca_dimension=pca, params=params)
+    x = blobs(301, DIM)
+    coll = Collection(spec)
+    ids = [f"i{i}" for i in range(300)]
+    metas = [{"colour": "é" if i % 3 else "red\n", "n": str(i)} for i in range(300)]
+    coll.apply_upsert(1, ids, x[:300], metas)
+    coll.train()
+    coll.apply_delete(2, ids[:40:3])
+    coll.apply_upsert(3, ["i1"], x[300:], [{"colour": "new"}])  # moves i1 in the rows
+    written = write_snapshot(tmp_path, SnapshotData(coll, tmp_path))
+    stored = {p.name for p in written.iterdir()}
+    assert stored & {"vectors.npy", "base.faiss", "transform.faiss"} == files
+    again = Collection(spec)
+    assert load_latest(tmp_path, again)
+    assert list(again.ids) == list(coll.ids) and again.generation == 3
+    assert again.engine.base.ntotal == coll.engine.base.ntotal
+    assert again.engine.tombstones == coll.engine.tombstones
+    live = list(coll.ids)
+    for (e1, m1, v1), (e2, m2, v2) in zip(again.get(live)[0], coll.get(live)[0], strict=True):
+        assert (e1, m1) == (e2, m2) and np.array_equal(v1, v2)
+    opts = SearchOptions(k=5, filters=(Filter("colour", ("é",)),))
+    assert again.search(x[:20], opts, [None] * 20) == coll.search(x[:20], opts, [None] * 20)
+    assert again.search(x[:20], SearchOptions(k=5), [None] * 20) == coll.search(
+        x[:20], SearchOptions(k=5), [None] * 20
+    )
 
 
 @pytest.mark.parametrize("kind", ["HNSW", "Flat"])
@@ -128,7 +176,7 @@ def test_vs_snapshot_is_what_the_index_held_when_it_was_taken(
     coll = Collection(spec)
     metas = [{"colour": "red"}, {"colour": "blue"}, {"colour": "blue"}]
     coll.apply_upsert(1, ["a", "b", "c"], x[:3], metas)
-    data = SnapshotData(coll)  # under the lock
+    data = SnapshotData(coll, tmp_path)  # under the lock
     coll.apply_delete(2, ["a"])  # after it: "red" has no item left, its slot is freed
     coll.apply_upsert(3, ["d"], x[3:4], [{"colour": "green"}])  # and reused
     write_snapshot(tmp_path, data)

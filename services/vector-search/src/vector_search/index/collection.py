@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import islice
 
 import faiss
@@ -15,6 +16,7 @@ import numpy as np
 
 from vector_search.errors import DimensionMismatch, ItemNotFound
 from vector_search.index.engine import Engine, default_train_threshold
+from vector_search.index.gil import copy_list
 from vector_search.index.labels import Labels
 from vector_search.index.metadata import MetadataColumns
 from vector_search.index.spec import Filter, Hit, IndexSpec, SearchOptions
@@ -24,10 +26,27 @@ log = logging.getLogger(__name__)
 EXACT_CUTOFF = 4096  # filtered subsets this small are searched exactly: cheap and exact
 MAX_TRAIN = 64_000  # k-means sample: more barely moves centroids, costs linear time
 MAX_TRAIN_PQ = 20_000
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 
 ID_OVERHEAD = 8 + 8 + 4 + 64  # row label, row -> id slot, label -> row, ids dict entry
+
+
+@dataclass
+class Export:
+    """A collection's state for a snapshot (see ``Collection.export``)."""
+
+    generation: int
+    next_label: int
+    trained_on: int
+    ids: list[str]  # browsing order
+    rows: list[int]  # the row of each of ``ids``
+    labels: np.ndarray  # FAISS label per row
+    keys: list[str]  # metadata key names
+    values: list[list[str | None]]  # per key: value id -> value (None: a free slot)
+    meta: np.ndarray  # rows x keys value ids
+    tombstones: list[int]
+    vectors: np.ndarray | None  # per row; a view, valid under the lock only
 
 
 def id_bytes(ext: str) -> int:
@@ -202,38 +221,42 @@ class Collection:
             self._row_pos = pos
         self._columns.grow(cap)
 
-    def export(self) -> tuple[dict[str, object], np.ndarray, np.ndarray]:
-        """A consistent copy for a snapshot (caller holds at least the read lock).
+    def export(self) -> Export:
+        """What a snapshot needs, taken under at least the read lock.
 
-        Format 2: ids in browsing order with their rows, metadata as per-key value tables
-        and per-row value ids. ``restore`` still reads format 1 (one ``[id, label, meta]``
-        per item), which snapshots written before this format hold.
+        Small parts are copied, Python lists in GIL-yielding chunks (ids, rows, value
+        tables), so searches run meanwhile and the lock is not held while they are encoded.
+        ``vectors`` is a view, valid only while the lock is held (None for shared HNSW: the
+        FAISS index holds them).
         """
-        state: dict[str, object] = {
-            "format": SNAPSHOT_FORMAT,
-            "generation": self.generation,
-            "next_label": self.next_label,
-            "ids": list(self.ids),
-            "rows": list(self.ids.values()),
-            "metadata": self._columns.export(self._n),
-            "tombstones": sorted(self.engine.tombstones),
-            "trained_on": self.trained_on,
-        }
-        vectors = np.array(self._stored(None), dtype="float32", copy=True)
-        return state, vectors, self._row_labels[: self._n].copy()
+        names, values, meta = self._columns.export(self._n)
+        return Export(
+            generation=self.generation,
+            next_label=self.next_label,
+            trained_on=self.trained_on,
+            ids=copy_list(self.ids),
+            rows=copy_list(self.ids.values()),
+            labels=self._row_labels[: self._n].copy(),
+            keys=names,
+            values=values,
+            meta=meta,
+            tombstones=copy_list(self.engine.tombstones),
+            vectors=None if self.shared else self._vecs[: self._n],  # type: ignore[index]
+        )
 
-    def restore(self, state: dict, vectors: np.ndarray, labels: np.ndarray) -> None:  # type: ignore[type-arg]
-        """Inverse of ``export`` (format 1 or 2), into a fresh collection.
+    def restore(self, state: dict, vectors: np.ndarray | None, labels: np.ndarray) -> None:  # type: ignore[type-arg]
+        """Inverse of ``export`` (snapshot formats 1 to 3), into a fresh collection.
 
-        Load the engine first: with shared HNSW storage the rows are pointed at it (an
-        empty engine is filled from ``vectors`` instead).
+        Load the engine first: with shared HNSW storage the rows are pointed at it; an
+        empty engine (a Flat snapshot does not store its FAISS index) is filled from
+        ``vectors``, which may be None only when the engine holds them.
         """
         fmt = int(state.get("format", 1))
         if fmt > SNAPSHOT_FORMAT:
             raise ValueError(f"snapshot format {fmt} is newer than this code ({SNAPSHOT_FORMAT})")
         self.generation = int(state["generation"])
         self.trained_on = int(state.get("trained_on", 0))
-        n = len(vectors)
+        n = len(labels)
         self._grow(n)  # into an empty collection: nothing to copy over
         self._n = n
         labels = np.asarray(labels, dtype="int64")
@@ -253,17 +276,22 @@ class Collection:
             self._columns = MetadataColumns.restored(state["metadata"], n)
         self._id_bytes = sum(map(id_bytes, self.ids))
         if self._vecs is not None:
+            assert vectors is not None
             self._vecs[:n] = vectors
+            if n and self.engine.trained and self.engine.base.ntotal == 0:
+                self.engine.add(np.ascontiguousarray(vectors, dtype="float32"), labels)
         else:
             self._point_rows_at_engine(vectors, labels)
         self._labels.reclaim(self.engine.tombstones)
 
-    def _point_rows_at_engine(self, vectors: np.ndarray, labels: np.ndarray) -> None:
+    def _point_rows_at_engine(self, vectors: np.ndarray | None, labels: np.ndarray) -> None:
         assert self._row_pos is not None
         n = len(labels)
         if self.engine.base.ntotal == 0:  # no engine loaded: fill it from the raw vectors
             self.engine.tombstones.clear()
             if n:
+                if vectors is None:
+                    raise ValueError(f"index {self.spec.name}: snapshot lacks its vectors")
                 self.engine.add(np.ascontiguousarray(vectors, dtype="float32"), labels)
             self._row_pos[:n] = np.arange(n)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ class ManagedIndex:
         self.directory = directory
         self.spec = spec
         self.lock = RWLock()
+        self._snapshotting = threading.Lock()
         self.coll = Collection(spec, use_gpu=options.use_gpu)
         self.wal = WriteAheadLog(directory, options.fsync)
         self.max_vectors = options.max_vectors
@@ -154,15 +156,20 @@ class ManagedIndex:
             self.coll.train()
 
     def snapshot(self, min_writes: int = 1) -> bool:
-        """Copy state under the read lock, write it without; then drop covered WAL segments."""
-        with self.lock.read():
-            if self.dropped or self.coll.generation - self.snapshot_generation < min_writes:
-                return False
-            data = SnapshotData(self.coll)
-            segment = self.wal.rotate(self.coll.generation + 1)
-        write_snapshot(self.directory, data)
-        self.wal.drop_before(segment)
-        self.snapshot_generation = data.generation
+        """Begin under the read lock, finish without it; then drop covered WAL segments.
+
+        A long read: searches keep running past writers that queue behind it. One snapshot
+        at a time per index (the periodic one may still run when ``close`` takes its own).
+        """
+        with self._snapshotting:
+            with self.lock.read_long():
+                if self.dropped or self.coll.generation - self.snapshot_generation < min_writes:
+                    return False
+                data = SnapshotData(self.coll, self.directory)
+                segment = self.wal.rotate(self.coll.generation + 1)
+            write_snapshot(self.directory, data)
+            self.wal.drop_before(segment)
+            self.snapshot_generation = data.generation
         log.info("snapshot written", extra={"index": self.spec.name, "generation": data.generation})
         return True
 

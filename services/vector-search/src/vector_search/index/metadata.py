@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from vector_search.index.gil import copy_list
 from vector_search.index.spec import Filter
 
 ABSENT = -1
@@ -140,12 +141,11 @@ class MetadataColumns:
         """Resident estimate: O(keys), independent of the number of items."""
         return self.cols.nbytes + sum(t.nbytes for t in self.tables)
 
-    def export(self, n: int) -> dict[str, Any]:
-        """A copy (the snapshot is serialised after the lock is released: writes go on)."""
-        return {
-            name: {"values": list(t.values), "rows": self.cols[:n, k].tolist()}
-            for k, (name, t) in enumerate(zip(self.names, self.tables, strict=True))
-        }
+    def export(self, n: int) -> tuple[list[str], list[list[str | None]], np.ndarray]:
+        """Key names, each key's value table and the rows x keys value ids, all copies (the
+        snapshot is written after the lock is released: writes go on and reuse value ids)."""
+        values = [copy_list(t.values) for t in self.tables]
+        return list(self.names), values, self.cols[:n].copy()
 
     @classmethod
     def restored(cls, data: dict[str, Any], n: int) -> MetadataColumns:

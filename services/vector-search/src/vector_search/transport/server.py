@@ -44,6 +44,8 @@ class VectorSearchServer:
             "search": ThreadPoolExecutor(settings.search_threads, "vs-search", _single_thread_omp),
             "batch": ThreadPoolExecutor(2, "vs-batch"),
             "write": ThreadPoolExecutor(settings.write_threads, "vs-write"),
+            # its own thread: a snapshot of a big index must not hold a write thread
+            "snapshot": ThreadPoolExecutor(1, "vs-snapshot"),
         }
         latency = request_latency(metrics)
         self.server, self.health = build_grpc_server(
@@ -79,7 +81,9 @@ class VectorSearchServer:
         while True:
             await asyncio.sleep(self.settings.snapshot_interval_s)
             await loop.run_in_executor(
-                self.pools["write"], self.registry.snapshot_all, self.settings.snapshot_min_writes
+                self.pools["snapshot"],
+                self.registry.snapshot_all,
+                self.settings.snapshot_min_writes,
             )
 
     async def _fsync_loop(self) -> None:
