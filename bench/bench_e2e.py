@@ -5,8 +5,10 @@ a real exported InfoGAN-family head (random weights, ``pool5-pca`` fitted on Myn
 the default head's shape and cost), vector-search and the gateway (Redis cache on). The index
 ``shoes/infogan`` is filled with real vectors of Myntra shoe photos grown to ``--items`` with
 noise (as issue 17 measured), written straight through vector-search's gRPC so that 1M items
-take minutes, not hours of embedding. Queries are distinct JPEGs of another shop (the Berg
-set): every request is a cache miss (checked on the gateway's cache counter).
+take minutes, not hours of embedding. The rounds start once the snapshot that follows the fill
+has been written (``--settle-s``); a note says when a snapshot fell in a window anyway.
+Queries are distinct JPEGs of another shop (the Berg set): every request is a cache miss
+(checked on the gateway's cache counter).
 
 Per index kind and concurrency, interleaved rounds of the two paths:
 
@@ -207,7 +209,8 @@ def system_up(work: Path, args: argparse.Namespace) -> Iterator[LocalSystem]:
     subprocess_run([PY, "-m", "embedder", "export", "--random", "--head", "pool5-pca",
                     "--image-size", "64", "--catalog", str(MYNTRA), "--split-from", str(split),
                     "--model-base", str(system.models), "--name", "infogan"])  # fmt: skip
-    with Supervisor(out=(work / "children.log").open("w"), colour=False, grace_s=600) as sup:
+    log = (work / "children.log").open("w", buffering=1)  # read while running: line buffered
+    with Supervisor(out=log, colour=False, grace_s=600) as sup:
         system.start_all(sup, ["embedder", "vector-search", "gateway"])
         yield system
 
@@ -218,7 +221,25 @@ def subprocess_run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
-def measure(system: LocalSystem, uploads: list[bytes], args: argparse.Namespace) -> list[str]:
+def snapshots_written(log: Path) -> int:
+    """vector-search's "snapshot written" lines so far: was one taken during a window?"""
+    with log.open(errors="replace") as f:
+        return sum("snapshot written" in line for line in f)
+
+
+def settle(log: Path, wait_s: float) -> int:
+    """Wait (up to ``wait_s``) for the snapshot that follows the fill's last writes, so the
+    rounds measure steady state; returns how many snapshots were written while waiting."""
+    before = snapshots_written(log)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and snapshots_written(log) == before:
+        time.sleep(1)
+    return snapshots_written(log) - before
+
+
+def measure(
+    system: LocalSystem, uploads: list[bytes], args: argparse.Namespace, log: Path
+) -> list[str]:
     """Interleaved rounds of both paths per concurrency; one table row per (path, conc.)."""
     rows = []
     per_round = len(uploads) // (2 * args.rounds * len(args.concurrency))
@@ -226,6 +247,7 @@ def measure(system: LocalSystem, uploads: list[bytes], args: argparse.Namespace)
     for conc in args.concurrency:
         results = {"gateway": Timings(), "direct": Timings()}
         hits = cache_hits(system.url("gateway"))
+        snaps = snapshots_written(log)
         for _ in range(args.rounds):
             for path in ("gateway", "direct"):
                 got = asyncio.run(run_round(system, path, next(chunks), conc))
@@ -234,11 +256,14 @@ def measure(system: LocalSystem, uploads: list[bytes], args: argparse.Namespace)
                 for name, vals in got.stages.items():
                     results[path].stages.setdefault(name, []).extend(vals)
         new_hits = cache_hits(system.url("gateway")) - hits
+        new_snaps = snapshots_written(log) - snaps
         for path, r in results.items():
             stages = " / ".join(f"{n} {pct(v, 0.5):.1f}" for n, v in sorted(r.stages.items()))
             note = f"{r.errors} errors" if r.errors else ""
             if path == "gateway" and new_hits:
                 note += f" {new_hits:.0f} cache hits"
+            if path == "gateway" and new_snaps:
+                note += f" {new_snaps} snapshot(s) written meanwhile"
             p50, p99 = pct(r.seconds, 0.5), pct(r.seconds, 0.99)
             rows.append(
                 f"| {path} | {conc} | {p50:.1f} | {p99:.1f} | {len(r.seconds)} "
@@ -257,6 +282,11 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1600, help="distinct Berg uploads in all")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per path")
     parser.add_argument("--base", type=int, default=3000, help="real Myntra shoe vectors to grow")
+    parser.add_argument(
+        "--settle-s", type=float, default=90.0,
+        help="wait up to this long after the fill for vector-search's next snapshot (every 60 s "
+        "after writes) before measuring; 0: measure at once, a snapshot may fall in a window",
+    )  # fmt: skip
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if not (MYNTRA / "labels.csv").is_file() or not (BERG / "labels.csv").is_file():
@@ -271,14 +301,18 @@ def main() -> int:
             with httpx.Client(timeout=120) as client:
                 base = embed_rest(client, system.url("embedder"), shoe_photos(MYNTRA, args.base))
             fill_s = fill(system, kind, base, args.items)
+            log = Path(tmp) / "children.log"
+            settled = settle(log, args.settle_s) if args.settle_s else 0
             rate = args.items / fill_s
             d50, d99 = describe_ms(system)
             print(f"\n### {kind}, {args.items:,} items x {base.shape[1]}-d "
                   f"(filled in {fill_s:.0f} s, {rate:,.0f} items/s; "
                   f"DescribeIndex p50 {d50:.2f} ms, p99 {d99:.2f} ms)\n", flush=True)  # fmt: skip
+            if args.settle_s:
+                print(f"Waited for the fill's last snapshot: {settled} written.\n")
             print("| path | conc. | p50 ms | p99 ms | n | gateway stages p50 ms | notes |")
             print("|---|---|---|---|---|---|---|")
-            for row in measure(system, uploads, args):
+            for row in measure(system, uploads, args, log):
                 print(row, flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}", flush=True)
     return 0
