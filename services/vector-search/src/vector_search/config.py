@@ -27,8 +27,14 @@ class VectorSearchSettings(ServiceSettings):
     # (acknowledged writes survive a process kill, not a power cut); never: leave it to the OS.
     fsync: Literal["always", "batch", "never"] = "always"
     fsync_interval_s: float = Field(default=0.05, gt=0)
+    # Every snapshot_interval_s, an index with at least snapshot_min_writes writes since its
+    # last snapshot is snapshotted once those writes touched snapshot_min_fraction of its items
+    # or the oldest of them is snapshot_max_age_s old: a big index with a trickle of writes is
+    # not rewritten in full every minute (the WAL keeps those writes durable meanwhile).
     snapshot_interval_s: float = Field(default=60.0, gt=0)
     snapshot_min_writes: int = Field(default=1, ge=1)
+    snapshot_min_fraction: float = Field(default=0.05, ge=0)
+    snapshot_max_age_s: float = Field(default=600.0, ge=0)
     max_k: int = Field(default=1000, ge=1)
     max_batch: int = Field(default=10_000, ge=1)
     max_vectors_per_index: int = Field(default=20_000_000, ge=1)

@@ -29,6 +29,7 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "VECTOR_SEARCH_SNAPSHOT_INTERVAL_S": "0.4",
+        "VECTOR_SEARCH_SNAPSHOT_MIN_FRACTION": "0",  # a snapshot after any write, as often
         "VECTOR_SEARCH_FSYNC": "always",
         "VECTOR_SEARCH_LOG_LEVEL": "WARNING",
     }

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,27 @@ class IndexOptions:
 DEFAULT_OPTIONS = IndexOptions()
 
 
+@dataclass(frozen=True)
+class SnapshotPolicy:
+    """When writes since the last snapshot make a new one worth its cost (a full rewrite).
+
+    Due once there are ``min_writes`` writes and they touched ``min_fraction`` of the items
+    or the oldest is ``max_age_s`` old. The default (any write) is what ``close`` uses.
+    """
+
+    min_writes: int = 1
+    min_fraction: float = 0.0
+    max_age_s: float = 0.0
+
+    def due(self, writes: int, items: int, count: int, age_s: float) -> bool:
+        if writes < self.min_writes:
+            return False
+        return items >= self.min_fraction * count or age_s >= self.max_age_s
+
+
+ANY_WRITE = SnapshotPolicy()
+
+
 class ManagedIndex:
     """Collection + lock + WAL. Public methods are thread-safe."""
 
@@ -59,6 +81,8 @@ class ManagedIndex:
         self.wal = WriteAheadLog(directory, options.fsync)
         self.max_vectors = options.max_vectors
         self.snapshot_generation = 0
+        self._pending_items = 0  # items written since the last snapshot
+        self._pending_since: float | None = None  # monotonic time of the first of them
         self.dropped = False
 
     def open(self) -> None:
@@ -75,6 +99,7 @@ class ManagedIndex:
             else:
                 self.coll.apply_delete(rec.gen, rec.ids)
             replayed += 1
+            self._note_write(len(rec.ids))
         self.wal.open(self.coll.generation + 1)
         log.info(
             "opened index",
@@ -107,6 +132,7 @@ class ManagedIndex:
             gen = self.coll.generation + 1
             self.wal.append(gen, encode(UPSERT, list(ids), [dict(m) for m in metas], vectors))
             self.coll.apply_upsert(gen, ids, vectors, metas)
+            self._note_write(len(ids))
             return len(ids), gen
 
     def delete(self, ids: Sequence[str]) -> tuple[int, int]:
@@ -117,7 +143,14 @@ class ManagedIndex:
                 return 0, self.coll.generation
             gen = self.coll.generation + 1
             self.wal.append(gen, encode(DELETE, present, [], None))
+            self._note_write(len(present))
             return self.coll.apply_delete(gen, present), gen
+
+    def _note_write(self, items: int) -> None:
+        """Caller holds the write lock (or is opening the index)."""
+        self._pending_items += items
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
 
     def _check_live(self) -> None:
         if self.dropped:  # a writer that queued behind DropIndex
@@ -155,7 +188,7 @@ class ManagedIndex:
         with self.lock.write():
             self.coll.train()
 
-    def snapshot(self, min_writes: int = 1) -> bool:
+    def snapshot(self, policy: SnapshotPolicy = ANY_WRITE) -> bool:
         """Begin under the read lock, finish without it; then drop covered WAL segments.
 
         A long read: searches keep running past writers that queue behind it. One snapshot
@@ -163,15 +196,22 @@ class ManagedIndex:
         """
         with self._snapshotting:
             with self.lock.read_long():
-                if self.dropped or self.coll.generation - self.snapshot_generation < min_writes:
+                if self.dropped or not self._snapshot_due(policy):
                     return False
                 data = SnapshotData(self.coll, self.directory)
                 segment = self.wal.rotate(self.coll.generation + 1)
+                self._pending_items, self._pending_since = 0, None
             write_snapshot(self.directory, data)
             self.wal.drop_before(segment)
             self.snapshot_generation = data.generation
         log.info("snapshot written", extra={"index": self.spec.name, "generation": data.generation})
         return True
+
+    def _snapshot_due(self, policy: SnapshotPolicy) -> bool:
+        since = self._pending_since
+        age = 0.0 if since is None else time.monotonic() - since
+        writes = self.coll.generation - self.snapshot_generation
+        return policy.due(writes, self._pending_items, self.coll.count, age)
 
     def sync(self) -> None:
         self.wal.sync()

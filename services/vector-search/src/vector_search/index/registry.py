@@ -11,7 +11,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from vector_search.errors import IndexExists, IndexNotFound
-from vector_search.index.managed import DEFAULT_OPTIONS, IndexOptions, ManagedIndex, write_spec
+from vector_search.index.managed import (
+    ANY_WRITE,
+    DEFAULT_OPTIONS,
+    IndexOptions,
+    ManagedIndex,
+    SnapshotPolicy,
+    write_spec,
+)
 from vector_search.index.spec import IndexSpec
 from vector_search.index.wal import fsync_dir
 
@@ -89,10 +96,10 @@ class IndexRegistry:
         shutil.rmtree(target, ignore_errors=True)
         log.info("dropped index", extra={"index": name})
 
-    def snapshot_all(self, min_writes: int = 1) -> None:
+    def snapshot_all(self, policy: SnapshotPolicy = ANY_WRITE) -> None:
         for index in self.list():
             try:
-                index.snapshot(min_writes)
+                index.snapshot(policy)
             except OSError:
                 log.exception("snapshot failed", extra={"index": index.spec.name})
 

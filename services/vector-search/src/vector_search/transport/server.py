@@ -15,7 +15,7 @@ from fashionrec_common.grpc_auth import bind, token_auth
 from fashionrec_common.grpc_server import build_server as build_grpc_server
 from fashionrec_common.health import SERVING
 from vector_search.config import VectorSearchSettings
-from vector_search.index.managed import IndexOptions
+from vector_search.index.managed import IndexOptions, SnapshotPolicy
 from vector_search.index.registry import IndexRegistry
 from vector_search.metrics import request_latency
 from vector_search.transport.servicer import VectorSearchServicer
@@ -78,13 +78,14 @@ class VectorSearchServer:
 
     async def _snapshot_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        policy = SnapshotPolicy(
+            self.settings.snapshot_min_writes,
+            self.settings.snapshot_min_fraction,
+            self.settings.snapshot_max_age_s,
+        )
         while True:
             await asyncio.sleep(self.settings.snapshot_interval_s)
-            await loop.run_in_executor(
-                self.pools["snapshot"],
-                self.registry.snapshot_all,
-                self.settings.snapshot_min_writes,
-            )
+            await loop.run_in_executor(self.pools["snapshot"], self.registry.snapshot_all, policy)
 
     async def _fsync_loop(self) -> None:
         loop = asyncio.get_running_loop()
