@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from vector_search.index import managed
 from vector_search.index.managed import SnapshotPolicy
 from vector_search.index.spec import IndexSpec
 
@@ -47,3 +50,19 @@ def test_writes_replayed_on_open_are_pending(make_index, blobs) -> None:  # type
     assert not reopened.snapshot(SnapshotPolicy(min_writes=2))  # one write, replayed
     assert reopened.snapshot(SnapshotPolicy(min_writes=1, min_fraction=1.0, max_age_s=3600))
     reopened.close()
+
+
+def test_a_failed_snapshot_leaves_its_writes_pending(make_index, blobs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    index = make_index(IndexSpec("shoes/full", DIM, kind="Flat"))
+    index.upsert([f"a{i}" for i in range(10)], blobs(10, DIM), [{}] * 10)
+    policy = SnapshotPolicy(min_writes=1, min_fraction=0.5, max_age_s=3600)
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(managed, "write_snapshot", disk_full)
+    with pytest.raises(OSError):
+        index.snapshot(policy)
+    monkeypatch.undo()
+    assert index.snapshot(policy)  # still due: the 10 items were not lost from the count
+    index.close()

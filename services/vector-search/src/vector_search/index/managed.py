@@ -200,8 +200,16 @@ class ManagedIndex:
                     return False
                 data = SnapshotData(self.coll, self.directory)
                 segment = self.wal.rotate(self.coll.generation + 1)
+                pending = self._pending_items, self._pending_since
                 self._pending_items, self._pending_since = 0, None
-            write_snapshot(self.directory, data)
+            try:
+                write_snapshot(self.directory, data)
+            except BaseException:  # still pending (e.g. disk full): due again next time
+                with self.lock.write():
+                    self._pending_items += pending[0]
+                    if pending[1] is not None:  # older than any write since
+                        self._pending_since = pending[1]
+                raise
             self.wal.drop_before(segment)
             self.snapshot_generation = data.generation
         log.info("snapshot written", extra={"index": self.spec.name, "generation": data.generation})
