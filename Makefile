@@ -44,8 +44,8 @@ format: install  ## apply ruff fixes and formatting
 system-deps:  ## install (apt) and start Redis and PostgreSQL if they are not answering
 	bash scripts/system-deps.sh
 
-test: install system-deps  ## run the whole test suite
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: install system-deps  ## run the whole test suite (prints the 15 slowest: keep it under 20 min)
+	$(BIN)/pytest --durations=15 $(PYTEST_ARGS)
 
 test-unit: install  ## unit tests only (no servers)
 	$(BIN)/pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
