@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any, TypeVar
+from typing import TypeVar
+
+import numpy as np
 
 T = TypeVar("T")
 CHUNK = 10_000
@@ -33,10 +35,8 @@ def copy_list(items: Iterable[T]) -> list[T]:
     return out
 
 
-def int_array(seq: Sequence[int], dtype: str) -> Any:
+def int_array(seq: Sequence[int], dtype: str) -> np.ndarray:
     """``np.array(seq, dtype)``, a chunk at a time."""
-    import numpy as np
-
     out = np.empty(len(seq), dtype=dtype)
     for i, part in enumerate(chunks(seq)):
         out[i * CHUNK : i * CHUNK + len(part)] = part
