@@ -116,10 +116,14 @@ def test_eval_cli_end_to_end(catalogue: Path, tmp_path: Path) -> None:
         "50",
         "--latency-samples",
         "3",
+        "--unseen",  # the fixture as the "other shop": the Berg default took 4 of 5 minutes
+        str(catalogue),
         "--no-progress",
     ]
     assert embedder_main(["eval", *args]) == 0
     first = json.loads((out / "e.json").read_text())
+    assert set(first["unseen"]) == {catalogue.name}
+    assert "p@5" in first["unseen"][catalogue.name]["models"]["infogan"]["sets"]["all"]
     models = first["models"]
     assert {"infogan", "colour_hist", "infogan_pool5_pca", "random_infogan_pool5_pca"} <= set(
         models
