@@ -230,9 +230,10 @@ class Engine:
         return int(size)
 
     def save(self, directory: Path) -> None:
-        if self.base is None:
-            return
-        faiss.write_index(self.base, str(directory / "base.faiss"))
+        """The FAISS parts ``load`` reads; Flat's base is left out: it holds nothing but the
+        raw vectors, which the snapshot stores anyway (the base is refilled from them)."""
+        if self.base is not None and self.spec.kind != "Flat":
+            faiss.write_index(self.base, str(directory / "base.faiss"))
         if self.transform is not None:
             faiss.write_VectorTransform(self.transform, str(directory / "transform.faiss"))
 

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from vector_search.index.collection import SNAPSHOT_FORMAT, Collection, Export
@@ -58,11 +57,7 @@ class SnapshotData:
         exp = coll.export()
         if exp.vectors is not None:
             np.save(self.tmp / "vectors.npy", exp.vectors)
-        engine = coll.engine
-        if engine.base is not None and coll.spec.kind != "Flat":
-            faiss.write_index(engine.base, str(self.tmp / "base.faiss"))
-        if engine.transform is not None:
-            faiss.write_VectorTransform(engine.transform, str(self.tmp / "transform.faiss"))
+        coll.engine.save(self.tmp)
         exp.vectors = None  # the view is only valid under the lock
         self.exp: Export = exp
 
