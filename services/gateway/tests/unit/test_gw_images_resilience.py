@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+
 import pytest
+from PIL import Image
 
 from gateway.adapters.cache import LruCache
 from gateway.adapters.resilience import CircuitBreaker, DeadlineExceeded, Unavailable, call
+from gateway.domain import images
 from gateway.domain.images import ImageLimits, check_image, check_image_async
 from gateway.errors import (
     DependencyUnavailable,
@@ -41,6 +46,45 @@ def test_rejections(make_png) -> None:
 
 async def test_decode_runs_with_a_timeout(make_png) -> None:
     assert await check_image_async(make_png(2), ImageLimits(10**6, 10**6, 5.0)) == make_png(2)
+
+
+def _jpeg(size: int, **save: object) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 30, 30)).save(out, "JPEG", **save)
+    return out.getvalue()
+
+
+async def test_small_baseline_images_are_checked_inline_the_rest_in_a_thread(
+    make_png, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threaded: list[bytes] = []
+    to_thread = asyncio.to_thread
+
+    async def spy(func, data, *args):  # type: ignore[no-untyped-def]
+        threaded.append(data)
+        return await to_thread(func, data, *args)
+
+    monkeypatch.setattr(images.asyncio, "to_thread", spy)
+    limits = ImageLimits(10**8, 10**8, 5.0)
+    inline = [_jpeg(256), make_png(3, size=64)]
+    in_thread = [
+        _jpeg(256, progressive=True),  # many scans: the cost is not bounded by the pixels
+        _jpeg(600),  # more than INLINE_MAX_PIXELS
+        make_png(4, size=32, fmt="WEBP"),  # another format (and re-encoded)
+        b"not an image",  # refused from the thread, with the usual error
+    ]
+    for data in inline:
+        assert await check_image_async(data, limits) == data
+    assert threaded == []
+    for data in in_thread[:2]:
+        assert await check_image_async(data, limits) == data
+    assert (await check_image_async(in_thread[2], limits)).startswith(b"\x89PNG")
+    with pytest.raises(UnsupportedMedia):
+        await check_image_async(in_thread[3], limits)
+    assert threaded == in_thread
+    # Inline keeps the same refusals: a truncated small JPEG is still a 400.
+    with pytest.raises(InvalidInput, match="corrupt"):
+        await check_image_async(_jpeg(256)[:-300], limits)
 
 
 class Clock:

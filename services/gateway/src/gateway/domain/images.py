@@ -17,6 +17,10 @@ NATIVE_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP"})
 ALLOWED_FORMATS = NATIVE_FORMATS | {"WEBP"}
 ORIENTATION = 0x0112  # EXIF tag: how to turn the stored pixels to view the photo
 PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
+# Checked on the event loop when this small and cheap to decode (a baseline JPEG or a plain
+# PNG): well under a millisecond, less than the hand-off to a worker thread and back costs.
+INLINE_MAX_PIXELS = 512 * 512
+INLINE_MAX_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,29 @@ def _reencode(img: Image.Image, *, upright: bool) -> bytes:
     return out.getvalue()
 
 
+def cheap_to_decode(data: bytes) -> bool:
+    """A small baseline JPEG or non-interlaced, single-frame PNG: its decoding time is bounded by
+    its few pixels. Anything else (progressive JPEG scans, other formats, large or odd files)
+    is decoded in a worker thread under the timeout."""
+    if len(data) > INLINE_MAX_BYTES:
+        return False
+    try:
+        with Image.open(io.BytesIO(data), formats=("JPEG", "PNG")) as img:
+            width, height = img.size
+            if width * height > INLINE_MAX_PIXELS:
+                return False
+            if img.format == "JPEG":
+                return not (img.info.get("progressive") or img.info.get("progression"))
+            return not img.info.get("interlace") and not getattr(img, "is_animated", False)
+    except Exception:  # noqa: BLE001 - undecidable here: check_image in a thread says why
+        return False
+
+
 async def check_image_async(data: bytes, limits: ImageLimits) -> bytes:
-    """Decode in a worker thread; a pathological file cannot stall the event loop."""
+    """Decode in a worker thread; a pathological file cannot stall the event loop. Small
+    baseline images are checked inline (``cheap_to_decode``)."""
+    if cheap_to_decode(data):
+        return check_image(data, limits.max_bytes, limits.max_pixels)
     timeout_s = limits.decode_timeout_s
     try:
         return await asyncio.wait_for(

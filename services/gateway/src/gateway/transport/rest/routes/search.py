@@ -158,13 +158,13 @@ async def search(request: Request, services: ServicesDep) -> Response:
     return search_reply(request, services, "search", result, timings, start)
 
 
-def similar_query(
+async def similar_query(
     catalogue: Annotated[str | None, Query(description="shoes, handbags; empty = look up")] = None,
     model: Annotated[str | None, Query(examples=["infogan"])] = None,
     k: Annotated[int, Query(ge=1)] = 10,
     filters: Annotated[str | None, Query(description=FILTERS_DOC)] = None,
 ) -> RecommendQuery:
-    """The query string of GET /v1/items/{id}/similar."""
+    """The query string of GET /v1/items/{id}/similar (async: no worker thread for it)."""
     return RecommendQuery(catalogue_or_auto(catalogue), model, k, parse_filters(filters))
 
 
