@@ -237,6 +237,41 @@ def settle(log: Path, wait_s: float) -> int:
     return snapshots_written(log) - before
 
 
+GC_METRICS = {"gateway": "/metrics", "embedder": "/monitoring/prometheus/metrics"}
+
+
+def full_collections(system: LocalSystem) -> dict[str, tuple[float, float]]:
+    """Full (generation 2) garbage collections so far, per service: count and seconds (from
+    ``python_gc_pause_seconds``, fashionrec_common.heap; a service without it stops the run)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for name, path in GC_METRICS.items():
+        text = httpx.get(system.url(name) + path, timeout=10).text
+        count = seconds = 0.0
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        if "python_gc_pause_seconds" not in families:
+            raise SystemExit(f"{name}{path} has no python_gc_pause_seconds")
+        for s in families["python_gc_pause_seconds"].samples:
+            if s.labels.get("generation") != "2":
+                continue
+            if s.name.endswith("_count"):
+                count = s.value
+            elif s.name.endswith("_sum"):
+                seconds = s.value
+        out[name] = (count, seconds)
+    return out
+
+
+def gc_note(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> str:
+    parts = []
+    for name, (count, seconds) in after.items():
+        n, s = count - before[name][0], seconds - before[name][1]
+        if n:
+            parts.append(f"{name} {n:.0f} ({s * 1000:.0f} ms in all)")
+    return f" full GCs meanwhile: {', '.join(parts)}" if parts else ""
+
+
 def measure(
     system: LocalSystem, uploads: list[bytes], args: argparse.Namespace, log: Path
 ) -> list[str]:
@@ -248,6 +283,7 @@ def measure(
         results = {"gateway": Timings(), "direct": Timings()}
         hits = cache_hits(system.url("gateway"))
         snaps = snapshots_written(log)
+        collections = full_collections(system)
         for _ in range(args.rounds):
             for path in ("gateway", "direct"):
                 got = asyncio.run(run_round(system, path, next(chunks), conc))
@@ -257,6 +293,7 @@ def measure(
                     results[path].stages.setdefault(name, []).extend(vals)
         new_hits = cache_hits(system.url("gateway")) - hits
         new_snaps = snapshots_written(log) - snaps
+        gcs = gc_note(collections, full_collections(system))
         for path, r in results.items():
             stages = " / ".join(f"{n} {pct(v, 0.5):.1f}" for n, v in sorted(r.stages.items()))
             note = f"{r.errors} errors" if r.errors else ""
@@ -264,6 +301,8 @@ def measure(
                 note += f" {new_hits:.0f} cache hits"
             if path == "gateway" and new_snaps:
                 note += f" {new_snaps} snapshot(s) written meanwhile"
+            if path == "gateway":
+                note += gcs
             p50, p99 = pct(r.seconds, 0.5), pct(r.seconds, 0.99)
             rows.append(
                 f"| {path} | {conc} | {p50:.1f} | {p99:.1f} | {len(r.seconds)} "

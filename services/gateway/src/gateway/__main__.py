@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from fashionrec_common.heap import freeze_startup_objects
 from fashionrec_common.logging import configure_logging
 from gateway import ingest_cli
 from gateway.config import GatewaySettings
@@ -29,6 +30,8 @@ async def serve(settings: GatewaySettings) -> None:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False
     )
+    frozen = freeze_startup_objects()  # a full GC walked them in 44 ms (fashionrec_common.heap)
+    log.debug("froze %d start-up objects", frozen)
     try:
         await uvicorn.Server(config).serve()
     finally:

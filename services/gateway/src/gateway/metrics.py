@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from fashionrec_common.heap import gc_pause_histogram
 from fashionrec_common.metrics import latency_histogram
 from gateway.domain.timing import Timings
 
@@ -39,6 +40,7 @@ class GatewayMetrics:
         self.errors = Counter(
             "gateway_errors", "Error replies by code", ("code",), registry=self.registry
         )
+        self.gc_pauses = gc_pause_histogram(self.registry)
         self.rate_limit_fallbacks = Counter(
             "gateway_rate_limit_fallbacks",
             "Rate-limit checks answered by this replica's own bucket because Redis failed",

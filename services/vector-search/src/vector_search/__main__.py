@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fashionrec_common.grpc_server import serve_until_signal
+from fashionrec_common.heap import freeze_startup_objects, gc_pause_histogram
 from fashionrec_common.logging import configure_logging
 from fashionrec_common.metrics import serve_metrics
 from vector_search.config import VectorSearchSettings
@@ -27,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
 async def run(settings: VectorSearchSettings) -> None:
     app = build_server(settings)
     await app.start()
+    freeze_startup_objects()  # imports and the indexes loaded from disk (fashionrec_common.heap)
     await serve_until_signal(app.server)
     await app.close()
 
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = VectorSearchSettings(**parse_args(argv))
     configure_logging("vector-search", settings.log_level, settings.log_json)
     if settings.metrics_port is not None:
+        gc_pause_histogram()  # in the default registry, which serve_metrics exposes
         serve_metrics(settings.metrics_port, settings.host)
     asyncio.run(run(settings))
 

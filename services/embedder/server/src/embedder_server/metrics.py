@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from fashionrec_common.heap import gc_pause_histogram
 from fashionrec_common.metrics import latency_histogram
 
 PREFIX = ":tensorflow:serving:"
@@ -21,6 +22,7 @@ class ServingMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.gc_pauses = gc_pause_histogram(self.registry)  # python_gc_pause_seconds, unprefixed
         self.requests = self._metric(
             Counter,
             "request_count",
