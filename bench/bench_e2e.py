@@ -14,7 +14,12 @@ Per index kind and concurrency, interleaved rounds of the two paths:
 
 * ``gateway``: ``POST /v1/search`` (JSON, ``image_b64``, ``catalogue=shoes``, k=10); its
   Server-Timing gives the stage breakdown (embed, search, total).
-* ``direct``: embedder REST ``:predict`` then vector-search gRPC ``Search`` from the client.
+* ``direct``: the embedder's ``Predict`` over the API the gateway uses (``--embedder-api``:
+  TF Serving gRPC, the system's default, or REST ``:predict``), then vector-search gRPC
+  ``Search``, from the client.
+
+CPU per request: the CPU time (/proc) each process used in a path's rounds divided by its
+requests: gateway, embedder, vector-search, and this load generator ("client").
 
     .venv/bin/python bench/bench_e2e.py --items 100000 --kinds Flat,HNSW --concurrency 1,4
 """
@@ -37,11 +42,13 @@ import grpc
 import httpx
 import numpy as np
 
+from fashionrec.tfserving.v1 import tfserving_pb2 as tfs
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
 from fashionrec_common.grpc_auth import bearer_metadata
 from fashionrec_testing.supervisor import Supervisor
-from fashionrec_testing.system import LocalSystem
+from fashionrec_testing.system import EMBEDDER_APIS, LocalSystem
+from gateway.adapters.embedder_grpc import PREDICT, predict_request, vectors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gateway import cache_hits  # noqa: E402  (same counter, one definition)
@@ -70,6 +77,19 @@ class Timings:
     seconds: list[float] = field(default_factory=list)
     stages: dict[str, list[float]] = field(default_factory=dict)
     errors: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # per process, over the rounds
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU so far of each process (all its threads) and of this one."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in pids.items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    own = os.times()
+    out["client"] = own.user + own.system
+    return out
 
 
 def pct(values: list[float], q: float) -> float:
@@ -159,14 +179,24 @@ async def gateway_path(client: httpx.AsyncClient, data: bytes, out: Timings) -> 
             out.stages.setdefault(name.strip(), []).append(float(dur) / 1000)
 
 
-async def direct_path(http: httpx.AsyncClient, stub, auth, data: bytes, out: Timings) -> None:  # type: ignore[no-untyped-def]
+async def direct_path(
+    http: httpx.AsyncClient | None, predict, stub, auth, data: bytes, out: Timings
+) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
     started = time.perf_counter()
-    body = {"instances": [{"b64": base64.b64encode(data).decode()}]}
-    reply = await http.post("/v1/models/infogan:predict", json=body)
-    if reply.status_code != 200:
-        out.errors += 1
-        return
-    vector = reply.json()["predictions"][0]
+    if http is None:  # TF Serving gRPC, as the gateway calls it
+        try:
+            reply = await predict(predict_request("infogan", [data]), timeout=10)
+        except grpc.aio.AioRpcError:
+            out.errors += 1
+            return
+        vector = vectors(reply.outputs["embedding"], 1)[0]
+    else:
+        body = {"instances": [{"b64": base64.b64encode(data).decode()}]}
+        answer = await http.post("/v1/models/infogan:predict", json=body)
+        if answer.status_code != 200:
+            out.errors += 1
+            return
+        vector = answer.json()["predictions"][0]
     query = pb.Query(vector=pb.Vector(values=vector))
     await stub.Search(pb.SearchRequest(index=INDEX, query=query, k=10), metadata=auth, timeout=10)
     out.seconds.append(time.perf_counter() - started)
@@ -181,8 +211,15 @@ async def run_round(system: LocalSystem, path: str, uploads: list[bytes], conc: 
         httpx.AsyncClient(base_url=system.url("gateway"), timeout=60, limits=limits) as gw,
         httpx.AsyncClient(base_url=system.url("embedder"), timeout=60, limits=limits) as emb,
         grpc.aio.insecure_channel(system.address("vector-search")) as channel,
+        grpc.aio.insecure_channel(system.address("embedder")) as embedder,
     ):
         stub = pb_grpc.VectorSearchStub(channel)
+        rest = emb if system.embedder_api == "rest" else None
+        predict = embedder.unary_unary(
+            PREDICT,
+            request_serializer=tfs.PredictRequest.SerializeToString,
+            response_deserializer=tfs.PredictResponse.FromString,
+        )
 
         async def worker() -> None:
             while queue:
@@ -190,19 +227,20 @@ async def run_round(system: LocalSystem, path: str, uploads: list[bytes], conc: 
                 if path == "gateway":
                     await gateway_path(gw, data, out)
                 else:
-                    await direct_path(emb, stub, auth, data, out)
+                    await direct_path(rest, predict, stub, auth, data, out)
 
         await asyncio.gather(*(worker() for _ in range(conc)))
     return out
 
 
 @contextmanager
-def system_up(work: Path, args: argparse.Namespace) -> Iterator[LocalSystem]:
+def system_up(work: Path, args: argparse.Namespace) -> Iterator[tuple[LocalSystem, dict[str, int]]]:
     system = LocalSystem.on_free_ports(
         models=work / "models", catalog=MYNTRA, state=work / "state",
         tuning={"gateway": {"GATEWAY_RATE_LIMIT_PER_MINUTE": "0", "GATEWAY_LOG_LEVEL": "WARNING",
                             "GATEWAY_CACHE_PREFIX": f"bench-e2e:{os.getpid()}:{work.name}:",
                             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")}},
+        embedder_api=args.embedder_api,
     )  # fmt: skip
     split = work / "split.json"
     subprocess_run([PY, "-c", SPLIT, str(MYNTRA), str(split)])
@@ -211,8 +249,8 @@ def system_up(work: Path, args: argparse.Namespace) -> Iterator[LocalSystem]:
                     "--model-base", str(system.models), "--name", "infogan"])  # fmt: skip
     log = (work / "children.log").open("w", buffering=1)  # read while running: line buffered
     with Supervisor(out=log, colour=False, grace_s=600) as sup:
-        system.start_all(sup, ["embedder", "vector-search", "gateway"])
-        yield system
+        children = system.start_all(sup, ["embedder", "vector-search", "gateway"])
+        yield system, {name: child.process.pid for name, child in children.items()}
 
 
 def subprocess_run(cmd: list[str]) -> None:
@@ -237,6 +275,7 @@ def settle(log: Path, wait_s: float) -> int:
     return snapshots_written(log) - before
 
 
+CPU_COLUMNS = ("gateway", "embedder", "vector-search", "client")
 GC_METRICS = {"gateway": "/metrics", "embedder": "/monitoring/prometheus/metrics"}
 
 
@@ -273,7 +312,11 @@ def gc_note(before: dict[str, tuple[float, float]], after: dict[str, tuple[float
 
 
 def measure(
-    system: LocalSystem, uploads: list[bytes], args: argparse.Namespace, log: Path
+    system: LocalSystem,
+    pids: dict[str, int],
+    uploads: list[bytes],
+    args: argparse.Namespace,
+    log: Path,
 ) -> list[str]:
     """Interleaved rounds of both paths per concurrency; one table row per (path, conc.)."""
     rows = []
@@ -286,7 +329,11 @@ def measure(
         collections = full_collections(system)
         for _ in range(args.rounds):
             for path in ("gateway", "direct"):
+                cpu_before = cpu_seconds(pids)
                 got = asyncio.run(run_round(system, path, next(chunks), conc))
+                for name, used in cpu_seconds(pids).items():
+                    spent = results[path].cpu_s.get(name, 0.0) + used - cpu_before[name]
+                    results[path].cpu_s[name] = spent
                 results[path].seconds += got.seconds
                 results[path].errors += got.errors
                 for name, vals in got.stages.items():
@@ -304,9 +351,11 @@ def measure(
             if path == "gateway":
                 note += gcs
             p50, p99 = pct(r.seconds, 0.5), pct(r.seconds, 0.99)
+            calls = max(1, len(r.seconds) + r.errors)
+            cpu = " / ".join(f"{r.cpu_s[n] / calls * 1000:.1f}" for n in CPU_COLUMNS)
             rows.append(
                 f"| {path} | {conc} | {p50:.1f} | {p99:.1f} | {len(r.seconds)} "
-                f"| {stages or '-'} | {note} |"
+                f"| {stages or '-'} | {cpu} | {note} |"
             )
     return rows
 
@@ -326,6 +375,10 @@ def main() -> int:
         help="wait up to this long after the fill for vector-search's next snapshot (every 60 s "
         "after writes) before measuring; 0: measure at once, a snapshot may fall in a window",
     )  # fmt: skip
+    parser.add_argument(
+        "--embedder-api", choices=sorted(EMBEDDER_APIS), default="grpc",
+        help="how the gateway (and the direct path) call the embedder: TF Serving gRPC or REST",
+    )  # fmt: skip
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if not (MYNTRA / "labels.csv").is_file() or not (BERG / "labels.csv").is_file():
@@ -335,7 +388,7 @@ def main() -> int:
     for kind in args.kinds.split(","):
         with (
             tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp,
-            system_up(Path(tmp), args) as system,
+            system_up(Path(tmp), args) as (system, pids),
         ):
             with httpx.Client(timeout=120) as client:
                 base = embed_rest(client, system.url("embedder"), shoe_photos(MYNTRA, args.base))
@@ -349,9 +402,11 @@ def main() -> int:
                   f"DescribeIndex p50 {d50:.2f} ms, p99 {d99:.2f} ms)\n", flush=True)  # fmt: skip
             if args.settle_s:
                 print(f"Waited for the fill's last snapshot: {settled} written.\n")
-            print("| path | conc. | p50 ms | p99 ms | n | gateway stages p50 ms | notes |")
-            print("|---|---|---|---|---|---|---|")
-            for row in measure(system, uploads, args, log):
+            print(f"Embedder called over {args.embedder_api}.\n")
+            print("| path | conc. | p50 ms | p99 ms | n | gateway stages p50 ms "
+                  f"| CPU ms per request ({' / '.join(CPU_COLUMNS)}) | notes |")  # fmt: skip
+            print("|---|---|---|---|---|---|---|---|")
+            for row in measure(system, pids, uploads, args, log):
                 print(row, flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}", flush=True)
     return 0

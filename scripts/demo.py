@@ -346,7 +346,7 @@ def start_and_index(
 def ingest_argv(system: LocalSystem, model_names: list[str]) -> list[str]:
     """`python -m gateway ingest` into the system's vector store (its env says which)."""
     argv = [PY, "-m", "gateway", "ingest", "--catalog", str(system.catalog)]
-    argv += ["--models", ",".join(model_names), "--embedder-url", system.url("embedder")]
+    argv += ["--models", ",".join(model_names), "--embedder-url", system.embedder_url()]
     if system.vector_store == "faiss":
         argv += ["--vector-search", system.address("vector-search")]
     return argv

@@ -105,7 +105,7 @@ def test_deploy_compose_keeps_state_in_named_volumes(compose: dict) -> None:
 
 def test_deploy_compose_wires_services_by_their_ports(compose: dict) -> None:
     env = compose["services"]["gateway"]["environment"]
-    assert env["GATEWAY_EMBEDDER_URL"] == "http://embedder:8501"
+    assert env["GATEWAY_EMBEDDER_URL"] == "grpc://embedder:8500"
     assert env["GATEWAY_VECTOR_SEARCH_ADDRESS"] == "vector-search:50051"
     assert env["GATEWAY_ANNOTATION_URL"] == "http://annotation:8090"
     assert env["REDIS_URL"].startswith("redis://redis:6379")

@@ -150,7 +150,7 @@ SERVICES: tuple[Service, ...] = (
         env={
             "GATEWAY_PORT": "{gateway.http}",
             "GATEWAY_GRPC_PORT": "{gateway.grpc}",
-            "GATEWAY_EMBEDDER_URL": "http://{embedder.host}:{embedder.http}",
+            "GATEWAY_EMBEDDER_URL": "{embedder_url}",
             "GATEWAY_VECTOR_SEARCH_ADDRESS": "{vector_search.host}:{vector_search.grpc}",
             "GATEWAY_VECTOR_SEARCH_TOKEN": "{vector_search_token}",
             "GATEWAY_GRPC_AUTH_TOKENS": "{gateway_grpc_token}",
@@ -228,6 +228,10 @@ def grpc_serving(address: str, timeout_s: float = 1.0) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+# TF Serving's two APIs: URL scheme and which of the embedder's ports serves it.
+EMBEDDER_APIS = {"grpc": ("grpc", "grpc"), "rest": ("http", "http")}
+
+
 @dataclass(frozen=True)
 class LocalSystem:
     """One local run: its folders, secrets, and every service's ports on ``host``.
@@ -249,10 +253,13 @@ class LocalSystem:
     tuning: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     vector_store: str = "faiss"  # a key of VECTOR_STORES
     routing_model: str = ""  # routes uploads without a catalogue; empty = the requested model
+    embedder_api: str = "grpc"  # how the gateway calls the embedder: TF Serving's "grpc" or "rest"
 
     def __post_init__(self) -> None:
         if self.vector_store not in VECTOR_STORES:
             raise ValueError(f"vector_store must be one of {sorted(VECTOR_STORES)}")
+        if self.embedder_api not in EMBEDDER_APIS:
+            raise ValueError(f"embedder_api must be one of {sorted(EMBEDDER_APIS)}")
         for name, extra in self.tuning.items():
             described = set(BY_NAME[name].env) | set(VECTOR_STORES[self.vector_store].env)
             clash = set(extra) & described
@@ -283,8 +290,14 @@ class LocalSystem:
             gateway_grpc_token=self.gateway_grpc_token,
             routing_model=self.routing_model,
             public=self.host,
+            embedder_url=self.embedder_url(),
         )
         return out
+
+    def embedder_url(self) -> str:
+        """The embedder as the gateway calls it (``embedder_api``)."""
+        scheme, port = EMBEDDER_APIS[self.embedder_api]
+        return f"{scheme}://{self.address('embedder', port)}"
 
     def services(self) -> list[str]:
         """The services this system runs, in start order (the store choice may drop some)."""

@@ -22,7 +22,11 @@ def system(tmp_path: Path) -> LocalSystem:
 
 def test_every_service_gets_its_own_ports_and_the_others_addresses(system: LocalSystem) -> None:
     env = system.env("gateway")
-    assert env["GATEWAY_EMBEDDER_URL"] == system.url("embedder", "http")
+    assert env["GATEWAY_EMBEDDER_URL"] == f"grpc://{system.address('embedder', 'grpc')}"
+    rest = replace(system, embedder_api="rest").env("gateway")
+    assert rest["GATEWAY_EMBEDDER_URL"] == system.url("embedder", "http")
+    with pytest.raises(ValueError, match="embedder_api"):
+        replace(system, embedder_api="soap")
     assert env["GATEWAY_VECTOR_SEARCH_ADDRESS"] == system.address("vector-search", "grpc")
     assert env["GATEWAY_ANNOTATION_URL"] == system.url("annotation")
     assert env["GATEWAY_PORT"] == str(system.port("gateway"))

@@ -13,13 +13,13 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tqdm import tqdm
 
-from gateway.adapters.embedder import EmbedderClient
 from gateway.adapters.resilience import CallPolicy
 from gateway.config import VectorStoreSettings
 from gateway.domain.images import check_image
+from gateway.domain.ports import Embedder
 from gateway.domain.types import StoredItem, index_name
 from gateway.errors import GatewayError, InvalidInput
-from gateway.wiring import build_vector_store
+from gateway.wiring import build_embedder, build_vector_store
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 16 * 1024 * 1024
@@ -38,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", type=Path, required=True, help="folder with labels.csv")
     parser.add_argument("--labels", type=Path, help="default: CATALOG/labels.csv")
     parser.add_argument("--models", default="infogan", help="comma-separated model names")
-    parser.add_argument("--embedder-url", default="http://127.0.0.1:8501")
+    parser.add_argument(
+        "--embedder-url",
+        default="grpc://127.0.0.1:8500",
+        help="TF Serving's REST API (http://host:8501) or its gRPC API (grpc://host:8500)",
+    )
     parser.add_argument(
         "--vector-search",
         default="127.0.0.1:50051",
@@ -70,7 +74,7 @@ def metadata(row: dict[str, str]) -> dict[str, str]:
 
 
 async def _embed(
-    embedder: EmbedderClient, model: str, images: Sequence[bytes], ids: Sequence[str]
+    embedder: Embedder, model: str, images: Sequence[bytes], ids: Sequence[str]
 ) -> list[tuple[str, list[float]]]:
     """The whole batch, or item by item when the embedder rejects it (to skip the bad one)."""
     try:
@@ -90,7 +94,7 @@ async def ingest(args: argparse.Namespace, settings: IngestSettings | None = Non
     catalog: Path = args.catalog
     rows = read_labels(args.labels or catalog / "labels.csv", args.limit)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    embedder = EmbedderClient(args.embedder_url, policy=CallPolicy(timeout_s=120.0))
+    embedder = build_embedder(args.embedder_url, CallPolicy(timeout_s=120.0))
     settings = settings or IngestSettings()
     store = build_vector_store(settings, args.vector_search, CallPolicy(timeout_s=60.0))
     loaded: list[tuple[dict[str, str], bytes]] = []

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from gateway.adapters.annotation import AnnotationClient
 from gateway.adapters.cache import LruCache, RedisCache
-from gateway.adapters.embedder import EmbedderClient
+from gateway.adapters.embedder import VERSION_TTL_S, EmbedderClient
+from gateway.adapters.embedder_grpc import EmbedderGrpcClient
 from gateway.adapters.job_store import RedisJobStore
 from gateway.adapters.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.adapters.resilience import CallPolicy
@@ -16,6 +17,7 @@ from gateway.adapters.vector_search import VectorSearchClient
 from gateway.config import GatewaySettings, VectorStoreSettings
 from gateway.domain.images import ImageLimits
 from gateway.domain.jobs import Jobs
+from gateway.domain.ports import Embedder
 from gateway.domain.recommend import Recommender
 from gateway.metrics import GatewayMetrics
 
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 class Services:
     settings: GatewaySettings
     metrics: GatewayMetrics
-    embedder: EmbedderClient
+    embedder: Embedder
     store: VectorSearchClient | MilvusStore
     cache: LruCache | RedisCache
     annotation: AnnotationClient
@@ -60,9 +62,9 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         breaker_failures=settings.breaker_failures,
         breaker_reset_s=settings.breaker_reset_s,
     )
-    embedder = EmbedderClient(
+    embedder = build_embedder(
         settings.embedder_url,
-        policy=replace(policy, timeout_s=settings.embed_timeout_s),
+        replace(policy, timeout_s=settings.embed_timeout_s),
         version_ttl_s=settings.metadata_ttl_s,
     )
     store = build_vector_store(
@@ -101,6 +103,16 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         jobs=build_jobs(settings),
         limiter=build_rate_limiter(settings, metrics),
     )
+
+
+def build_embedder(
+    url: str, policy: CallPolicy, version_ttl_s: float = VERSION_TTL_S
+) -> EmbedderClient | EmbedderGrpcClient:
+    """TF Serving's gRPC API for ``grpc://host:port`` (less CPU per call), its REST API for
+    ``http(s)://``; the ingest CLI uses it too."""
+    if url.startswith("grpc://"):
+        return EmbedderGrpcClient(url, policy=policy, version_ttl_s=version_ttl_s)
+    return EmbedderClient(url, policy=policy, version_ttl_s=version_ttl_s)
 
 
 def build_jobs(settings: GatewaySettings) -> Jobs:

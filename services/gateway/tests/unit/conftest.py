@@ -62,6 +62,9 @@ class FakeEmbedder:
     async def check(self, model: str) -> None:
         await self.model_version(model)
 
+    async def close(self) -> None:
+        pass
+
 
 @dataclass
 class FakeStore:

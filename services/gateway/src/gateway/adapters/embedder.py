@@ -15,8 +15,69 @@ DEFAULT_POLICY = CallPolicy(timeout_s=10.0)
 VERSION_TTL_S = 1.0  # how long a looked-up model version is trusted (bounds staleness on reload)
 
 
-class EmbedderClient:
-    """Pooled httpx client; every call has a deadline, retries and a circuit breaker."""
+class VersionCache:
+    """The served version of each model, trusted for ``ttl_s`` (bounds staleness on reload)."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._versions: dict[str, tuple[float, str]] = {}
+
+    def get(self, model: str) -> str | None:
+        cached = self._versions.get(model)
+        if cached and time.monotonic() - cached[0] < self.ttl_s:
+            return cached[1]
+        return None
+
+    def put(self, model: str, version: str) -> None:
+        self._versions[model] = (time.monotonic(), version)
+
+    def forget(self, model: str) -> None:
+        self._versions.pop(model, None)
+
+
+class TfServingClient:
+    """What both TF Serving clients share: the call policy (a deadline per call, retries of
+    UNAVAILABLE, a circuit breaker) and the served version, trusted for ``version_ttl_s``
+    and forgotten when a call fails (a reload or an outage)."""
+
+    def __init__(self, policy: CallPolicy, version_ttl_s: float) -> None:
+        self.timeout_s = policy.timeout_s
+        self.retries = policy.retries
+        self.breaker = policy.breaker("embedder")
+        self.versions = VersionCache(version_ttl_s)
+
+    async def _available_versions(self, model: str) -> list[int]:
+        raise NotImplementedError
+
+    async def _predict(self, model: str, images: Sequence[bytes]) -> list[list[float]]:
+        raise NotImplementedError
+
+    async def model_version(self, model: str) -> str:
+        cached = self.versions.get(model)
+        if cached:
+            return cached
+        versions = await self._available_versions(model)
+        if not versions:
+            raise DependencyUnavailable("embedder", f"model {model!r} has no available version")
+        version = str(max(versions))
+        self.versions.put(model, version)
+        return version
+
+    async def embed(self, model: str, images: Sequence[bytes]) -> list[list[float]]:
+        try:
+            return await self._predict(model, images)
+        except (DependencyUnavailable, NotFound):
+            self.versions.forget(model)  # ask for the version again on the next search
+            raise
+
+    async def check(self, model: str) -> None:
+        self.versions.forget(model)
+        await self.model_version(model)
+
+
+class EmbedderClient(TfServingClient):
+    """TF Serving's REST API through a pooled httpx client (``grpc://`` URLs get
+    ``EmbedderGrpcClient`` instead)."""
 
     def __init__(
         self,
@@ -32,11 +93,7 @@ class EmbedderClient:
             timeout=policy.timeout_s,
             transport=transport,
         )
-        self.timeout_s = policy.timeout_s
-        self.retries = policy.retries
-        self.breaker = policy.breaker("embedder")
-        self.version_ttl_s = version_ttl_s
-        self._versions: dict[str, tuple[float, str]] = {}
+        super().__init__(policy, version_ttl_s)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -62,41 +119,23 @@ class EmbedderClient:
             raise DependencyUnavailable("embedder", f"HTTP {reply.status_code}: {_error(reply)}")
         return reply
 
-    async def model_version(self, model: str) -> str:
-        now = time.monotonic()
-        cached = self._versions.get(model)
-        if cached and now - cached[0] < self.version_ttl_s:
-            return cached[1]
+    async def _available_versions(self, model: str) -> list[int]:
         reply = await self._request("GET", f"/v1/models/{model}", min(self.timeout_s, 2.0))
         statuses = reply.json().get("model_version_status", [])
-        versions = [int(s["version"]) for s in statuses if s.get("state") == "AVAILABLE"]
-        if not versions:
-            raise DependencyUnavailable("embedder", f"model {model!r} has no available version")
-        version = str(max(versions))
-        self._versions[model] = (now, version)
-        return version
+        return [int(s["version"]) for s in statuses if s.get("state") == "AVAILABLE"]
 
-    async def embed(self, model: str, images: Sequence[bytes]) -> list[list[float]]:
+    async def _predict(self, model: str, images: Sequence[bytes]) -> list[list[float]]:
         body = {
             "signature_name": "serving_default",
             "instances": [{"b64": base64.b64encode(img).decode()} for img in images],
         }
-        try:
-            reply = await self._request(
-                "POST", f"/v1/models/{model}:predict", self.timeout_s, json=body
-            )
-        except (DependencyUnavailable, NotFound):
-            self._versions.pop(model, None)  # a reload or an outage: ask for the version again
-            raise
+        path = f"/v1/models/{model}:predict"
+        reply = await self._request("POST", path, self.timeout_s, json=body)
         predictions = reply.json().get("predictions")
         if not isinstance(predictions, list) or len(predictions) != len(images):
             raise DependencyUnavailable("embedder", "malformed predict response")
         # Single-output signatures return a bare list per instance; multi-output ones a dict.
         return [p["embedding"] if isinstance(p, dict) else p for p in predictions]
-
-    async def check(self, model: str) -> None:
-        self._versions.pop(model, None)
-        await self.model_version(model)
 
 
 def _error(reply: httpx.Response) -> str:

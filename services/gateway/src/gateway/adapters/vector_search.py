@@ -14,19 +14,15 @@ from pydantic import SecretStr
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
 from fashionrec_common.grpc_auth import ClientTls, aio_channel, bearer_metadata
-from gateway.adapters.resilience import CallPolicy, DeadlineExceeded, Unavailable, call
+from gateway.adapters.grpc_errors import INVALID_CODES, raise_for_status
+from gateway.adapters.resilience import CallPolicy, call
 from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem, VectorQuery
-from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
+from gateway.errors import InvalidInput
 
 DEFAULT_POLICY = CallPolicy()
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-_INVALID = {
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.OUT_OF_RANGE,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ALREADY_EXISTS,
-}
+# RESOURCE_EXHAUSTED: a message over the size limit; ALREADY_EXISTS: CreateIndex's answer.
+_INVALID = INVALID_CODES | {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ALREADY_EXISTS}
 
 
 def _filters(filters: Filters) -> list[pb.Filter]:
@@ -68,16 +64,7 @@ class VectorSearchClient:
             try:
                 return await rpc(request, timeout=left, metadata=self.metadata)
             except grpc.aio.AioRpcError as exc:
-                code, detail = exc.code(), exc.details() or ""
-                if code == grpc.StatusCode.UNAVAILABLE:
-                    raise Unavailable(detail) from exc
-                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    raise DeadlineExceeded(detail) from exc
-                if code == grpc.StatusCode.NOT_FOUND:
-                    raise NotFound(detail) from exc
-                if code in _INVALID:
-                    raise InvalidInput(detail) from exc
-                raise DependencyUnavailable("vector-search", f"{code.name}: {detail}") from exc
+                raise_for_status(exc, "vector-search", invalid=_INVALID)
 
         return await call(self.breaker, attempt, deadline_s=self.timeout_s, retries=self.retries)
 

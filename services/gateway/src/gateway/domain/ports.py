@@ -18,6 +18,8 @@ class Embedder(Protocol):
 
     async def check(self, model: str) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 class VectorStore(Protocol):
     """Where vectors live: the FAISS service (one node) or Milvus (wiring.build_vector_store).
