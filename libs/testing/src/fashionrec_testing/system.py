@@ -94,6 +94,8 @@ SERVICES: tuple[Service, ...] = (
             "--rest_api_port={embedder.http}",
             "--model_config_file={models}/models.config",
             "--enable_batching",
+            # One thread per op: small models, concurrent requests (docs/benchmarks.md).
+            "--tensorflow_intra_op_parallelism=1",
         ),
         deploy_command=("tensorflow_model_server",),
         deploy_ready=ModelAvailable("http"),

@@ -17,7 +17,12 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from embedder_server.config import parse_batching_file, parse_monitoring_file
+from embedder_server.config import (
+    ServingSettings,
+    options_from_args,
+    parse_batching_file,
+    parse_monitoring_file,
+)
 from embedder_server.domain.batcher import QUEUE_FULL, Batcher, BatchingOptions
 from embedder_server.domain.dataplane import DataPlane, Limits, ModelRef, check_image_pixels
 from embedder_server.domain.manager import ModelManager, State, wanted_versions
@@ -258,3 +263,27 @@ def test_pixel_limit_reads_only_the_header() -> None:
     with pytest.raises(ServingError, match="90000 pixels exceeds the limit of 89999"):
         check_image_pixels(images, 89_999)
     check_image_pixels(np.array([b"not an image"], dtype=object), 10)  # left to the model
+
+
+def test_thread_flags_reach_tensorflow_before_a_model_loads() -> None:
+    """TF Serving's --tensorflow_*_op_parallelism flags; run in a fresh interpreter because
+    TensorFlow fixes its thread pools on first use."""
+    import subprocess
+    import sys
+
+    code = """
+import tensorflow as tf
+from embedder_server.adapters.servable import set_threads
+from embedder_server.config import ServingSettings, options_from_args
+opts = options_from_args(["--model_base_path=/m", "--tensorflow_intra_op_parallelism=1",
+                          "--tensorflow_inter_op_parallelism=3"], ServingSettings())
+set_threads(opts.intra_op_threads, opts.inter_op_threads)
+print(tf.config.threading.get_intra_op_parallelism_threads(),
+      tf.config.threading.get_inter_op_parallelism_threads())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["1", "3"]
+    defaults = options_from_args(["--model_base_path=/m"], ServingSettings())
+    assert (defaults.intra_op_threads, defaults.inter_op_threads) == (0, 0)  # TF's choice

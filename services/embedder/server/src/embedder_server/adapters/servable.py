@@ -30,6 +30,15 @@ def read_signature_defs(version_dir: Path) -> dict[str, meta_graph_pb2.Signature
     raise ValueError(f"no 'serve' MetaGraph in {version_dir}")
 
 
+def set_threads(intra_op: int, inter_op: int) -> None:
+    """TF Serving's --tensorflow_{intra,inter}_op_parallelism; 0 keeps TensorFlow's choice.
+    Must run before the first model loads (TensorFlow fixes its pools on first use)."""
+    if intra_op > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    if inter_op > 0:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
 def dtype_name(dtype: int) -> str:
     return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import uvicorn
 from grpc_health.v1 import health_pb2
 
+from embedder_server.adapters.servable import set_threads
 from embedder_server.config import ServerOptions
 from embedder_server.domain.dataplane import DataPlane, Limits
 from embedder_server.domain.manager import ModelManager
@@ -60,6 +61,7 @@ async def _report_health(health: object, manager: ModelManager, every_s: float =
 
 async def serve(opts: ServerOptions) -> None:
     """Load models, start both servers, poll the repository, stop on SIGTERM/SIGINT."""
+    set_threads(opts.intra_op_threads, opts.inter_op_threads)
     plane = build_plane(opts)
     await plane.manager.sync()
     server, health = build_server([PREDICTION_SERVICE, MODEL_SERVICE])
