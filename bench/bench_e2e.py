@@ -181,7 +181,7 @@ async def gateway_path(client: httpx.AsyncClient, data: bytes, out: Timings) -> 
 
 async def direct_path(
     http: httpx.AsyncClient | None, predict, stub, auth, data: bytes, out: Timings
-) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+) -> None:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     if http is None:  # TF Serving gRPC, as the gateway calls it
         try:

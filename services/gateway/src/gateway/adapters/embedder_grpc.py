@@ -15,6 +15,7 @@ import grpc
 import numpy as np
 
 from fashionrec.tfserving.v1 import tfserving_pb2 as pb
+from fashionrec_common.grpc_auth import aio_channel
 from gateway.adapters.embedder import DEFAULT_POLICY, VERSION_TTL_S, TfServingClient
 from gateway.adapters.grpc_errors import raise_for_status
 from gateway.adapters.resilience import CallPolicy, call
@@ -75,7 +76,7 @@ class EmbedderGrpcClient(TfServingClient):
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
-        self.channel = grpc.aio.insecure_channel(grpc_target(url), options=options)
+        self.channel = aio_channel(grpc_target(url), None, options)
         self._predict_rpc = self.channel.unary_unary(
             PREDICT,
             request_serializer=pb.PredictRequest.SerializeToString,
