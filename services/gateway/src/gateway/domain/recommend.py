@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+
+import orjson
 
 from fashionrec_common.index_names import PART_NAME
 from gateway.domain import routing
@@ -139,7 +140,7 @@ class Recommender:
         if blob is None:
             return None
         try:
-            result = Recommendations.from_json(json.loads(blob))
+            result = Recommendations.from_json(orjson.loads(blob))
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a corrupt cache entry", extra={"key": key})
             return None
@@ -150,7 +151,7 @@ class Recommender:
         if result.partial:
             return  # a partial answer must not hide the full one once the store is whole again
         with timings.stage("cache"):
-            await self.cache.set(key, json.dumps(result.to_json()).encode(), self.cache_ttl_s)
+            await self.cache.set(key, orjson.dumps(result.to_json()), self.cache_ttl_s)
 
     async def search_image(
         self, upload: bytes, query: RecommendQuery, timings: Timings
