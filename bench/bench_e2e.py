@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import os
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import grpc
 import httpx
 import numpy as np
@@ -164,12 +166,16 @@ def describe_ms(system: LocalSystem, calls: int = 300) -> tuple[float, float]:
     return pct(seconds, 0.5), pct(seconds, 0.99)
 
 
-async def gateway_path(client: httpx.AsyncClient, data: bytes, out: Timings) -> None:
-    body = {"image_b64": base64.b64encode(data).decode(), "catalogue": "shoes", "k": 10}
+JSON = {"content-type": "application/json"}
+
+
+async def gateway_path(client: aiohttp.ClientSession, data: bytes, out: Timings) -> None:
+    body = json.dumps({"image_b64": base64.b64encode(data).decode(), "catalogue": "shoes", "k": 10})
     started = time.perf_counter()
-    reply = await client.post("/v1/search", json=body)
+    async with client.post("/v1/search", data=body, headers=JSON) as reply:
+        await reply.read()
     elapsed = time.perf_counter() - started
-    if reply.status_code != 200:
+    if reply.status != 200:
         out.errors += 1
         return
     out.seconds.append(elapsed)
@@ -180,7 +186,7 @@ async def gateway_path(client: httpx.AsyncClient, data: bytes, out: Timings) -> 
 
 
 async def direct_path(
-    http: httpx.AsyncClient | None, predict, stub, auth, data: bytes, out: Timings
+    http: aiohttp.ClientSession | None, predict, stub, auth, data: bytes, out: Timings
 ) -> None:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     if http is None:  # TF Serving gRPC, as the gateway calls it
@@ -191,12 +197,12 @@ async def direct_path(
             return
         vector = vectors(reply.outputs["embedding"], 1)[0]
     else:
-        body = {"instances": [{"b64": base64.b64encode(data).decode()}]}
-        answer = await http.post("/v1/models/infogan:predict", json=body)
-        if answer.status_code != 200:
-            out.errors += 1
-            return
-        vector = answer.json()["predictions"][0]
+        body = json.dumps({"instances": [{"b64": base64.b64encode(data).decode()}]})
+        async with http.post("/v1/models/infogan:predict", data=body, headers=JSON) as answer:
+            if answer.status != 200:
+                out.errors += 1
+                return
+            vector = (await answer.json())["predictions"][0]
     query = pb.Query(vector=pb.Vector(values=vector))
     await stub.Search(pb.SearchRequest(index=INDEX, query=query, k=10), metadata=auth, timeout=10)
     out.seconds.append(time.perf_counter() - started)
@@ -205,11 +211,17 @@ async def direct_path(
 async def run_round(system: LocalSystem, path: str, uploads: list[bytes], conc: int) -> Timings:
     out = Timings()
     queue = list(uploads)
-    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     auth = bearer_metadata(system.vector_search_token)
+    # aiohttp, not httpx: the load generator shares the two cores with the services it
+    # measures, and httpx spent about 1 ms more of CPU per request (0.27 against 1.3 ms).
+    timeout = aiohttp.ClientTimeout(total=60)
     async with (
-        httpx.AsyncClient(base_url=system.url("gateway"), timeout=60, limits=limits) as gw,
-        httpx.AsyncClient(base_url=system.url("embedder"), timeout=60, limits=limits) as emb,
+        aiohttp.ClientSession(
+            system.url("gateway"), connector=aiohttp.TCPConnector(limit=conc), timeout=timeout
+        ) as gw,
+        aiohttp.ClientSession(
+            system.url("embedder"), connector=aiohttp.TCPConnector(limit=conc), timeout=timeout
+        ) as emb,
         grpc.aio.insecure_channel(system.address("vector-search")) as channel,
         grpc.aio.insecure_channel(system.address("embedder")) as embedder,
     ):
