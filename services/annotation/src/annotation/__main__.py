@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         import uvicorn
 
         from annotation.transport.rest.app import create_app
+        from fashionrec_common.heap import freeze_startup_objects
 
         port = args.port if getattr(args, "port", None) is not None else settings.port
         app = create_app(settings)
+        freeze_startup_objects()  # imports and the app: out of every full GC's walk, as elsewhere
         uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
         return 0
 

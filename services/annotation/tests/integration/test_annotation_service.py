@@ -169,6 +169,7 @@ def test_health_ready_metrics_pages(client: httpx.Client) -> None:
     metrics = client.get("/metrics").text
     assert 'annotation_votes_total{outcome="stored"} 1.0' in metrics
     assert 'annotation_votes_total{outcome="bad_annotator"} 1.0' in metrics
+    assert "python_gc_pause_seconds_bucket" in metrics  # the collector's pauses, per generation
     for path in ("/", "/annotate", "/leaderboard"):
         page = client.get(path)
         assert page.status_code == 200 and "window.FASHIONREC" in page.text
