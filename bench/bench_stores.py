@@ -112,6 +112,7 @@ class Store:
     memory: int = 0
     memory_note: str = ""
     server: tuple[int, str, str] | None = None  # a service's (pid, address, token)
+    index: faiss.Index | None = field(default=None, repr=False)  # in-process FAISS's own
     c1: list[tuple[float, float]] = field(default_factory=list)  # (p50, p99) s per round
     qps: list[float] = field(default_factory=list)
     recall: list[float] = field(default_factory=list)
@@ -291,6 +292,7 @@ async def faiss_in_process(
     store.memory = own_rss_settled() - base
     store.memory_note = "RSS growth of this process"
     store.search_sync = lambda q: index.search(q[None, :], args.k)
+    store.index = index
     yield store
 
 

@@ -11,7 +11,12 @@ index, interleaved over rounds:
   tens of microseconds per call, so this is the service's own ceiling on these cores;
 - an empty Search handler on the service's own gRPC stack (``build_server`` with the bearer
   token interceptor, grpc.aio) driven by the same load generator: the floor of a Python gRPC
-  server on this machine, with no search at all.
+  server on this machine, with no search at all;
+- ``vs_native`` (bench/loadgen/vs_native.cc): Search answered by a C++ gRPC server that
+  searches the same index (written by in-process FAISS, read by the faiss-cpu wheel's own
+  libfaiss.so) with no Python; the same binary with ``--empty`` (the floor of a C++ gRPC
+  server) and ``--inprocess`` (that libfaiss searched from 8 C++ threads, no gRPC). These
+  rows say what a native Search front would reach before one is built into the service.
 
 For every row it prints QPS, the ratio to in-process FAISS and the CPU milliseconds per
 query of the process that answers (server rows: the server process; in-process: this one).
@@ -46,6 +51,7 @@ from fashionrec_testing.supervisor import Supervisor, free_port, tcp_open
 
 HERE = Path(__file__).resolve().parent
 LOADGEN = HERE.parent / "var" / "loadgen" / "vs_loadgen"
+NATIVE = HERE.parent / "var" / "loadgen" / "vs_native"
 EMPTY_TOKEN = "bench-empty-token"
 log = logging.getLogger("bench_vs_rpc")
 
@@ -111,6 +117,27 @@ def empty_server() -> Iterator[tuple[int, str, str]]:
         yield child.process.pid, f"127.0.0.1:{port}", EMPTY_TOKEN
 
 
+@contextlib.contextmanager
+def native_server(sup: Supervisor, name: str, extra: list[str]) -> Iterator[tuple[int, str, str]]:
+    """``vs_native --serve`` as a child process, once it accepts connections."""
+    port = free_port()
+    cmd = [str(NATIVE), "--serve", "--port", str(port), "--token", EMPTY_TOKEN, *extra]
+    child = sup.start(name, cmd)
+    sup.wait_until(child, lambda: tcp_open("127.0.0.1", port), timeout_s=600)
+    yield child.process.pid, f"127.0.0.1:{port}", EMPTY_TOKEN
+
+
+def native_in_process(
+    index_file: Path, queries: Path, dim: int, requests: int
+) -> tuple[float, float]:
+    """(QPS, CPU ms per query) of the wheel's libfaiss searched from 8 C++ threads."""
+    cmd = [str(NATIVE), "--inprocess", "--index-file", str(index_file), "--queries", str(queries),
+           "--dim", str(dim), "--requests", str(requests)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)  # noqa: S603
+    out = json.loads(done.stdout)
+    return out["qps"], out["cpu_s"] / requests * 1e3
+
+
 async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float]]]:
     """{row: [(qps, cpu ms per query), ...per round]}."""
     x, xq, _ = dataset(args)
@@ -124,8 +151,29 @@ async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float
             svc = await stack.enter_async_context(faiss_service(args, x, metadata(len(x)), root))
             local = await stack.enter_async_context(faiss_in_process(args, x, [], root))
             empty = stack.enter_context(empty_server())
+            servers = [
+                ("service, C++ load generator", svc.server),
+                ("empty Python gRPC handler, C++ load generator", empty),
+            ]
+            index_file = root / "hnsw.faiss"
+            if NATIVE.exists():
+                faiss.write_index(local.index, str(index_file))
+                sup = stack.enter_context(Supervisor(colour=False, grace_s=5))
+                metric = "IP" if local.index.metric_type == faiss.METRIC_INNER_PRODUCT else "L2"
+                servers += [
+                    ("native Search (C++ gRPC + the wheel's libfaiss), C++ load generator",
+                     stack.enter_context(native_server(sup, "native", [
+                         "--index-file", str(index_file), "--dim", str(x.shape[1]),
+                         "--metric", metric]))),
+                    ("empty C++ gRPC server, C++ load generator",
+                     stack.enter_context(native_server(sup, "native-empty", ["--empty"]))),
+                ]  # fmt: skip
+            else:
+                log.warning(
+                    "%s not built: no native rows (bench/loadgen/build.sh says why)", NATIVE
+                )
             faiss.omp_set_num_threads(1)
-            pid, target, token = svc.server  # type: ignore[misc]
+            pid, _, _ = svc.server  # type: ignore[misc]
             passes = max(1, args.requests // len(xq))
             n, warmup = passes * len(xq), args.requests // 10
             for r in range(args.rounds):
@@ -139,10 +187,11 @@ async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float
                 rows.setdefault("service, Python client (gateway adapter)", []).append(
                     (qps, (cpu_seconds(pid) - c0) / n * 1e3)
                 )
-                for name, (p, t, tok) in (
-                    ("service, C++ load generator", (pid, target, token)),
-                    ("empty Python gRPC handler, C++ load generator", empty),
-                ):
+                if NATIVE.exists():
+                    rows.setdefault(
+                        "FAISS in-process from C++ (8 threads, same libfaiss)", []
+                    ).append(native_in_process(index_file, queries, x.shape[1], args.requests))
+                for name, (p, t, tok) in servers:
                     c0 = cpu_seconds(p)
                     out = loadgen(t, tok, queries, x.shape[1], args.requests, warmup)
                     calls = args.requests + warmup  # the server's CPU covers the warm-up too
