@@ -11,7 +11,6 @@
 //              --concurrency 8 --requests 2000 [--warmup 100] [--k 10] [--token T]
 
 #include <grpcpp/grpcpp.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
 #include "fashionrec/vectorsearch/v1/vector_search.grpc.pb.h"
 
 namespace pb = fashionrec::vectorsearch::v1;
@@ -80,15 +80,13 @@ static Options parse(int argc, char** argv) {
 }
 
 static std::vector<pb::SearchRequest> load_requests(const Options& o) {
-  std::ifstream in(o.queries, std::ios::binary | std::ios::ate);
-  if (!in) usage(("cannot read " + o.queries).c_str());
-  const auto bytes = static_cast<size_t>(in.tellg());
-  const size_t row = sizeof(float) * static_cast<size_t>(o.dim);
-  if (bytes == 0 || bytes % row != 0) usage("query file size is not a multiple of dim floats");
-  std::vector<float> data(bytes / sizeof(float));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(bytes));
-  std::vector<pb::SearchRequest> out(bytes / row);
+  std::vector<float> data;
+  try {
+    data = read_queries(o.queries, o.dim);
+  } catch (const std::runtime_error& e) {
+    usage(e.what());
+  }
+  std::vector<pb::SearchRequest> out(data.size() / static_cast<size_t>(o.dim));
   for (size_t q = 0; q < out.size(); ++q) {
     out[q].set_index(o.index);
     out[q].set_k(static_cast<uint32_t>(o.k));
@@ -97,13 +95,6 @@ static std::vector<pb::SearchRequest> load_requests(const Options& o) {
                 data.begin() + static_cast<long>((q + 1) * o.dim));
   }
   return out;
-}
-
-static double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // Runs `total` calls with `concurrency` in flight; returns per-call latencies (s) and errors.

@@ -20,7 +20,6 @@
 // Both print one JSON line (serve: once listening) so bench_vs_rpc.py can read them.
 
 #include <grpcpp/grpcpp.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "common.h"
 #include "fashionrec/vectorsearch/v1/vector_search.grpc.pb.h"
 
 // FAISS as the service runs it: the faiss-cpu wheel's own libfaiss.so (1.15.1), so the search
@@ -111,13 +111,6 @@ static Options parse(int argc, char** argv) {
   if (o.inprocess && (o.index_file.empty() || o.queries.empty() || o.dim <= 0))
     usage("--inprocess needs --index-file, --queries, --dim");
   return o;
-}
-
-static double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 static float score(float d, bool ip) {  // the service's score, for unit vectors
@@ -244,14 +237,13 @@ static int serve(const Options& o) {
 
 static int inprocess(const Options& o) {
   const faiss::IndexHNSW* index = load(o.index_file);
-  std::ifstream in(o.queries, std::ios::binary | std::ios::ate);
-  if (!in) usage(("cannot read " + o.queries).c_str());
-  const auto bytes = static_cast<size_t>(in.tellg());
-  const size_t nq = bytes / (sizeof(float) * static_cast<size_t>(o.dim));
-  if (nq == 0) usage("no queries");
-  std::vector<float> xq(nq * static_cast<size_t>(o.dim));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(xq.data()), static_cast<std::streamsize>(nq * o.dim * 4));
+  std::vector<float> xq;
+  try {
+    xq = read_queries(o.queries, o.dim);
+  } catch (const std::runtime_error& e) {
+    usage(e.what());
+  }
+  const size_t nq = xq.size() / static_cast<size_t>(o.dim);
   std::atomic<long> next{0};
   long limit = 0;
   auto worker = [&]() {
