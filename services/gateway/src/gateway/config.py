@@ -58,7 +58,15 @@ class VectorStoreSettings(BaseModel):
     )
 
 
-class GatewaySettings(ServiceSettings, VectorStoreSettings):
+class EmbedderTlsSettings(BaseModel):
+    """TLS to the embedder (GATEWAY_EMBEDDER_TLS__CA_FILE, __CERT_FILE, __KEY_FILE,
+    __SERVER_NAME; docs/operations.md): TF Serving started with ``--ssl_config_file`` (grpc://)
+    or behind an https endpoint; mixed into the gateway's and the ingest CLI's settings."""
+
+    embedder_tls: ClientTls | None = None
+
+
+class GatewaySettings(ServiceSettings, VectorStoreSettings, EmbedderTlsSettings):
     """Everything the gateway needs; secrets have no production default."""
 
     model_config = SettingsConfigDict(

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tqdm import tqdm
 
 from gateway.adapters.resilience import CallPolicy
-from gateway.config import VectorStoreSettings
+from gateway.config import EmbedderTlsSettings, VectorStoreSettings
 from gateway.domain.images import check_image
 from gateway.domain.ports import Embedder
 from gateway.domain.types import StoredItem, index_name
@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 16 * 1024 * 1024
 
 
-class IngestSettings(BaseSettings, VectorStoreSettings):
-    """How to reach the vector store (FAISS service or Milvus) securely: the gateway's own
-    variables, read from the environment so tokens never show on a command line."""
+class IngestSettings(BaseSettings, VectorStoreSettings, EmbedderTlsSettings):
+    """How to reach the vector store (FAISS service or Milvus) and the embedder securely: the
+    gateway's own variables, read from the environment so tokens never show on a command line."""
 
     model_config = SettingsConfigDict(
         env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore"
@@ -94,8 +94,10 @@ async def ingest(args: argparse.Namespace, settings: IngestSettings | None = Non
     catalog: Path = args.catalog
     rows = read_labels(args.labels or catalog / "labels.csv", args.limit)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    embedder = build_embedder(args.embedder_url, CallPolicy(timeout_s=120.0))
     settings = settings or IngestSettings()
+    embedder = build_embedder(
+        args.embedder_url, CallPolicy(timeout_s=120.0), tls=settings.embedder_tls
+    )
     store = build_vector_store(settings, args.vector_search, CallPolicy(timeout_s=60.0))
     loaded: list[tuple[dict[str, str], bytes]] = []
     skipped = 0

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from fashionrec_common.grpc_auth import ClientTls
 from gateway.adapters.annotation import AnnotationClient
 from gateway.adapters.cache import LruCache, RedisCache
 from gateway.adapters.embedder import VERSION_TTL_S, EmbedderClient
@@ -66,6 +67,7 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
         settings.embedder_url,
         replace(policy, timeout_s=settings.embed_timeout_s),
         version_ttl_s=settings.metadata_ttl_s,
+        tls=settings.embedder_tls,
     )
     store = build_vector_store(
         settings,
@@ -106,13 +108,19 @@ def build_services(settings: GatewaySettings, metrics: GatewayMetrics | None = N
 
 
 def build_embedder(
-    url: str, policy: CallPolicy, version_ttl_s: float = VERSION_TTL_S
+    url: str,
+    policy: CallPolicy,
+    version_ttl_s: float = VERSION_TTL_S,
+    tls: ClientTls | None = None,
 ) -> EmbedderClient | EmbedderGrpcClient:
     """TF Serving's gRPC API for ``grpc://host:port`` (less CPU per call), its REST API for
-    ``http(s)://``; the ingest CLI uses it too."""
+    ``http(s)://``; the ingest CLI uses it too. ``tls`` (GATEWAY_EMBEDDER_TLS__*) needs a
+    grpc:// or https:// URL: settings that ask for TLS never fall back to plaintext."""
     if url.startswith("grpc://"):
-        return EmbedderGrpcClient(url, policy=policy, version_ttl_s=version_ttl_s)
-    return EmbedderClient(url, policy=policy, version_ttl_s=version_ttl_s)
+        return EmbedderGrpcClient(url, policy=policy, version_ttl_s=version_ttl_s, tls=tls)
+    if tls is not None and not url.startswith("https://"):
+        raise ValueError(f"embedder TLS is configured but {url!r} is plain http")
+    return EmbedderClient(url, policy=policy, version_ttl_s=version_ttl_s, tls=tls)
 
 
 def build_jobs(settings: GatewaySettings) -> Jobs:

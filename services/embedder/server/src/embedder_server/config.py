@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,20 @@ class ServingSettings(ServiceSettings):
     allow_model_management: bool = False
 
 
+@dataclass(frozen=True)
+class SslConfig:
+    """TF Serving's ``SSLConfig`` (tensorflow_serving/config/ssl_config.proto): PEM text, not
+    paths. It secures the gRPC port only, as in TF Serving; REST stays plain HTTP."""
+
+    server_key: str
+    server_cert: str
+    custom_ca: str = ""
+    client_verify: bool = False
+
+    def __repr__(self) -> str:  # never print the private key
+        return f"SslConfig(client_verify={self.client_verify}, custom_ca={bool(self.custom_ca)})"
+
+
 @dataclass
 class ServerOptions:
     port: int = 8500
@@ -42,6 +57,7 @@ class ServerOptions:
     allow_model_management: bool = False
     intra_op_threads: int = 0  # 0: TensorFlow's choice (one per core)
     inter_op_threads: int = 0
+    ssl: SslConfig | None = None  # gRPC over TLS (--ssl_config_file)
 
 
 def _text_proto_values(text: str) -> dict[str, str]:
@@ -60,6 +76,38 @@ def parse_batching_file(text: str) -> BatchingOptions:
         batch_timeout_s=int(vals.get("batch_timeout_micros", base.batch_timeout_s * 1e6)) / 1e6,
         num_batch_threads=int(vals.get("num_batch_threads", base.num_batch_threads)),
         max_enqueued_batches=int(vals.get("max_enqueued_batches", base.max_enqueued_batches)),
+    )
+
+
+# ``field: "quoted" "pieces"`` (adjacent strings concatenate, C escapes) or ``field: word``.
+_SSL_FIELD = re.compile(r'(\w+)\s*:\s*((?:"(?:[^"\\]|\\.)*"\s*)+|[^\s"]+)', re.S)
+
+
+def parse_ssl_config_file(text: str) -> SslConfig:
+    """TF Serving's SSLConfig text format: ``server_key: "-----BEGIN ...\\n..."`` etc.
+
+    Raises ValueError naming what is missing or wrong, so a bad file stops the server at start
+    instead of it serving plaintext."""
+    fields: dict[str, str] = {}
+    text = re.sub(r"(?m)^\s*#.*$", "", text)  # comment lines (PEM text holds no '#')
+    for name, value in _SSL_FIELD.findall(text):
+        if value.startswith('"'):
+            pieces = re.findall(r'"(?:[^"\\]|\\.)*"', value, re.S)
+            # C-style escapes, as protobuf's text format; a raw line break is taken as one
+            value = "".join(ast.literal_eval(p.replace("\n", "\\n")) for p in pieces)
+        fields[name] = value
+    unknown = set(fields) - {"server_key", "server_cert", "custom_ca", "client_verify"}
+    if unknown:
+        raise ValueError(f"unknown SSLConfig field(s): {', '.join(sorted(unknown))}")
+    if not fields.get("server_key") or not fields.get("server_cert"):
+        raise ValueError("SSLConfig needs server_key and server_cert (PEM text)")
+    verify = fields.get("client_verify", "false").lower()
+    if verify not in ("true", "false"):
+        raise ValueError(f"client_verify must be true or false, not {verify!r}")
+    if verify == "true" and not fields.get("custom_ca"):
+        raise ValueError("client_verify: true needs custom_ca, the CA client certificates chain to")
+    return SslConfig(
+        fields["server_key"], fields["server_cert"], fields.get("custom_ca", ""), verify == "true"
     )
 
 
@@ -89,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_batch_threads", type=int, default=1)
     p.add_argument("--max_enqueued_batches", type=int, default=100)
     p.add_argument("--monitoring_config_file", type=Path)
+    p.add_argument(
+        "--ssl_config_file",
+        type=Path,
+        help="SSLConfig text proto (server_key, server_cert, custom_ca, client_verify): the "
+        "gRPC port speaks TLS only, mTLS with client_verify; REST stays plain, as in TF Serving",
+    )
     p.add_argument("--disable_metrics", action="store_true", help="no Prometheus endpoint")
     p.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
     p.add_argument("--max_request_bytes", type=int, default=64 * 1024 * 1024)
@@ -128,6 +182,12 @@ def options_from_args(argv: list[str] | None, settings: ServingSettings) -> Serv
     metrics_path: str | None = None if args.disable_metrics else DEFAULT_METRICS_PATH
     if args.monitoring_config_file:
         metrics_path = parse_monitoring_file(args.monitoring_config_file.read_text())
+    ssl = None
+    if args.ssl_config_file:
+        try:
+            ssl = parse_ssl_config_file(args.ssl_config_file.read_text())
+        except (OSError, ValueError, SyntaxError) as exc:
+            build_parser().error(f"--ssl_config_file {args.ssl_config_file}: {exc}")
     return ServerOptions(
         port=args.port,
         rest_api_port=args.rest_api_port,
@@ -145,4 +205,5 @@ def options_from_args(argv: list[str] | None, settings: ServingSettings) -> Serv
         allow_model_management=settings.allow_model_management,
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
+        ssl=ssl,
     )

@@ -19,9 +19,11 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from embedder_server.config import (
     ServingSettings,
+    SslConfig,
     options_from_args,
     parse_batching_file,
     parse_monitoring_file,
+    parse_ssl_config_file,
 )
 from embedder_server.domain.batcher import QUEUE_FULL, Batcher, BatchingOptions
 from embedder_server.domain.dataplane import DataPlane, Limits, ModelRef, check_image_pixels
@@ -124,6 +126,57 @@ def test_batching_and_monitoring_files() -> None:
     assert opts == BatchingOptions(16, 0.005, 2, 7)
     assert parse_monitoring_file('prometheus_config { enable: true, path: "/m" }') == "/m"
     assert parse_monitoring_file("prometheus_config { enable: false }") is None
+
+
+def _ssl_config_message() -> type:
+    """TF Serving's SSLConfig (tensorflow_serving/config/ssl_config.proto; the pip package
+    lacks it), built from its fields so that protobuf's own text format writes the files."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    string, boolean = field.TYPE_STRING, field.TYPE_BOOL
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="test_ssl_config.proto", package="test.serving", syntax="proto3"
+    )
+    message = proto.message_type.add(name="SSLConfig")
+    for number, (name, kind) in enumerate(
+        [("server_key", string), ("server_cert", string), ("custom_ca", string),
+         ("client_verify", boolean)], start=1,
+    ):  # fmt: skip
+        message.field.add(name=name, number=number, type=kind, label=field.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("test.serving.SSLConfig"))
+
+
+def test_ssl_config_file_reads_what_protobuf_writes() -> None:
+    from google.protobuf import text_format
+
+    key = '-----BEGIN PRIVATE KEY-----\nMIGH\tAg"q\\/+=\n-----END PRIVATE KEY-----\n'
+    message = _ssl_config_message()(
+        server_key=key, server_cert="CERT\n", custom_ca="CA\n", client_verify=True
+    )
+    written = text_format.MessageToString(message)
+    assert "\\n" in written  # line breaks escaped, as TF Serving's docs show the file
+    assert parse_ssl_config_file(written) == SslConfig(key, "CERT\n", "CA\n", True)
+    # Hand-written variants: adjacent pieces concatenate, comments, server-only TLS.
+    text = '# TLS for the gRPC port\nserver_key: "K1" "K2"\nserver_cert: "C"\n'
+    assert parse_ssl_config_file(text) == SslConfig("K1K2", "C", "", False)
+    assert "K1" not in repr(parse_ssl_config_file(text))  # the private key is never logged
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('server_cert: "C"', "server_key and server_cert"),
+        ('server_key: "K" server_cert: "C" client_verify: true', "needs custom_ca"),
+        ('server_key: "K" server_cert: "C" client_verify: maybe', "true or false"),
+        ('server_key: "K" server_cert: "C" server_kye: "x"', "unknown SSLConfig field"),
+    ],
+)
+def test_ssl_config_file_errors_name_the_problem(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_ssl_config_file(text)
 
 
 def test_error_mapping_follows_tf_serving() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import ssl
 import time
 from collections.abc import Sequence
 
 import httpx
 
+from fashionrec_common.grpc_auth import ClientTls
 from gateway.adapters.resilience import CallPolicy, DeadlineExceeded, Unavailable, call
 from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
@@ -75,6 +77,19 @@ class TfServingClient:
         await self.model_version(model)
 
 
+def ssl_context(tls: ClientTls) -> ssl.SSLContext:
+    """The same TLS settings as the gRPC channel, for https:// (trust ca_file, else the system
+    roots; present cert_file/key_file). ``server_name`` is a gRPC override: refused here."""
+    if tls.server_name:
+        raise ValueError("embedder TLS server_name applies to grpc:// URLs only")
+    if (tls.cert_file is None) != (tls.key_file is None):
+        raise ValueError("client TLS needs both cert_file and key_file, or neither")
+    context = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.cert_file and tls.key_file:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
 class EmbedderClient(TfServingClient):
     """TF Serving's REST API through a pooled httpx client (``grpc://`` URLs get
     ``EmbedderGrpcClient`` instead)."""
@@ -86,12 +101,14 @@ class EmbedderClient(TfServingClient):
         policy: CallPolicy = DEFAULT_POLICY,
         transport: httpx.AsyncBaseTransport | None = None,
         version_ttl_s: float = VERSION_TTL_S,
+        tls: ClientTls | None = None,
     ) -> None:
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             timeout=policy.timeout_s,
             transport=transport,
+            verify=ssl_context(tls) if tls else True,
         )
         super().__init__(policy, version_ttl_s)
 

@@ -15,8 +15,9 @@ import grpc
 import numpy as np
 
 from fashionrec.tfserving.v1 import tfserving_pb2 as pb
-from fashionrec_common.grpc_auth import aio_channel
+from fashionrec_common.grpc_auth import ClientTls
 from gateway.adapters.embedder import DEFAULT_POLICY, VERSION_TTL_S, TfServingClient
+from gateway.adapters.grpc_channel import channel
 from gateway.adapters.grpc_errors import raise_for_status
 from gateway.adapters.resilience import CallPolicy, call
 from gateway.errors import DependencyUnavailable
@@ -25,7 +26,6 @@ PREDICT = "/tensorflow.serving.PredictionService/Predict"
 MODEL_STATUS = "/tensorflow.serving.ModelService/GetModelStatus"
 # The export contract of every servable (embedder.servable INPUT_KEY / OUTPUT_KEY).
 INPUT, OUTPUT, SIGNATURE = "images", "embedding", "serving_default"
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 def grpc_target(url: str) -> str:
@@ -63,7 +63,8 @@ def predict_request(model: str, images: Sequence[bytes]) -> pb.PredictRequest:
 
 
 class EmbedderGrpcClient(TfServingClient):
-    """TF Serving's gRPC API; the same contract as the REST ``EmbedderClient``."""
+    """TF Serving's gRPC API; the same contract as the REST ``EmbedderClient``. With ``tls``
+    the channel is TLS (TF Serving's ``--ssl_config_file``; mTLS with a client certificate)."""
 
     def __init__(
         self,
@@ -71,12 +72,9 @@ class EmbedderGrpcClient(TfServingClient):
         *,
         policy: CallPolicy = DEFAULT_POLICY,
         version_ttl_s: float = VERSION_TTL_S,
+        tls: ClientTls | None = None,
     ) -> None:
-        options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
-        self.channel = aio_channel(grpc_target(url), None, options)
+        self.channel = channel(grpc_target(url), tls)
         self._predict_rpc = self.channel.unary_unary(
             PREDICT,
             request_serializer=pb.PredictRequest.SerializeToString,

@@ -13,14 +13,14 @@ from pydantic import SecretStr
 
 from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from fashionrec.vectorsearch.v1 import vector_search_pb2_grpc as pb_grpc
-from fashionrec_common.grpc_auth import ClientTls, aio_channel, bearer_metadata
+from fashionrec_common.grpc_auth import ClientTls, bearer_metadata
+from gateway.adapters.grpc_channel import channel
 from gateway.adapters.grpc_errors import INVALID_CODES, raise_for_status
 from gateway.adapters.resilience import CallPolicy, call
 from gateway.domain.types import Filters, Hit, IndexSummary, SearchOutcome, StoredItem, VectorQuery
 from gateway.errors import InvalidInput
 
 DEFAULT_POLICY = CallPolicy()
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # RESOURCE_EXHAUSTED: a message over the size limit; ALREADY_EXISTS: CreateIndex's answer.
 _INVALID = INVALID_CODES | {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ALREADY_EXISTS}
 
@@ -41,13 +41,9 @@ class VectorSearchClient:
     ) -> None:
         if not address:
             raise ValueError("a vector-search address (host:port) is required")
-        options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
         self.address = address
         self.index_kind = index_kind  # of the indexes ensure_index creates
-        self.channel = aio_channel(address, tls, options)
+        self.channel = channel(address, tls)
         self.metadata = bearer_metadata(token)  # sent with every call (vector-search auth)
         self.stub = pb_grpc.VectorSearchStub(self.channel)
         self.breaker = policy.breaker(f"vector-search[{address}]")

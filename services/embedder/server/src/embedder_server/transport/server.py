@@ -7,11 +7,12 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
+import grpc
 import uvicorn
 from grpc_health.v1 import health_pb2
 
 from embedder_server.adapters.servable import set_threads
-from embedder_server.config import ServerOptions
+from embedder_server.config import ServerOptions, SslConfig
 from embedder_server.domain.dataplane import DataPlane, Limits
 from embedder_server.domain.manager import ModelManager
 from embedder_server.domain.model_config import load_config_file, single_model
@@ -59,6 +60,18 @@ async def _report_health(health: object, manager: ModelManager, every_s: float =
         await asyncio.sleep(every_s)
 
 
+def _bind(server: grpc.aio.Server, address: str, ssl: SslConfig | None) -> int:
+    """Listen on ``address``: TLS only when an SSLConfig is given (mTLS with client_verify)."""
+    if ssl is None:
+        return server.add_insecure_port(address)
+    credentials = grpc.ssl_server_credentials(
+        [(ssl.server_key.encode(), ssl.server_cert.encode())],
+        root_certificates=ssl.custom_ca.encode() or None,
+        require_client_auth=ssl.client_verify,
+    )
+    return server.add_secure_port(address, credentials)
+
+
 async def serve(opts: ServerOptions) -> None:
     """Load models, start both servers, poll the repository, stop on SIGTERM/SIGINT."""
     set_threads(opts.intra_op_threads, opts.inter_op_threads)
@@ -66,7 +79,7 @@ async def serve(opts: ServerOptions) -> None:
     await plane.manager.sync()
     server, health = build_server([PREDICTION_SERVICE, MODEL_SERVICE])
     add_servicers(server, plane)
-    grpc_port = server.add_insecure_port(f"{opts.host}:{opts.port}")
+    grpc_port = _bind(server, f"{opts.host}:{opts.port}", opts.ssl)
     await server.start()
     health_task = asyncio.create_task(_report_health(health, plane.manager))
     app = create_app(plane, metrics_path=opts.metrics_path, timeout_s=opts.rest_api_timeout_s)
@@ -81,6 +94,7 @@ async def serve(opts: ServerOptions) -> None:
         "serving",
         extra={
             "grpc_port": grpc_port,
+            "grpc_tls": "mtls" if opts.ssl and opts.ssl.client_verify else bool(opts.ssl),
             "rest_port": opts.rest_api_port,
             "models": plane.manager.model_names(),
         },
