@@ -4,8 +4,10 @@ off the event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -49,25 +51,18 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
     the served model decodes every frame it is given, so 100 frames cost 100 times the
     memory, while a shop's animated product picture is still a fair query."""
     check_size(data, max_bytes)
+    with _refusals(max_pixels):
+        with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as img:
+            return _checked(img, data, max_pixels)
+
+
+@contextlib.contextmanager
+def _refusals(max_pixels: int) -> Iterator[None]:
+    """Pillow's exceptions as the domain's 4xx errors (one mapping for both paths)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS)) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise PayloadTooLarge(f"image has more than {max_pixels} pixels")
-                animated = bool(getattr(img, "is_animated", False))
-                turned = img.getexif().get(ORIENTATION, 1) not in (0, 1)
-                passed_on = img.format in NATIVE_FORMATS and not turned and not animated
-                if passed_on and img.format == "JPEG":
-                    # Only checked, never used: decoding at 1/8 scale still reads every
-                    # entropy-coded byte (truncated or corrupt data fails alike), for 40 %
-                    # of the CPU of a full decode (a 256x256 photo: 150 against 370 us).
-                    img.draft(None, (max(1, width // 8), max(1, height // 8)))
-                img.load()  # a decode (of frame 1) catches truncated or corrupt files
-                if passed_on:
-                    return data
-                return _reencode(img, upright=turned)
+            yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise PayloadTooLarge(f"image has more than {max_pixels} pixels") from None
     except UnidentifiedImageError:
@@ -75,6 +70,25 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int) -> bytes:
         raise UnsupportedMedia(f"not an image in an allowed format {allowed}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"corrupt image: {exc}") from exc
+
+
+def _checked(img: Image.Image, data: bytes, max_pixels: int) -> bytes:
+    """The checks on an opened image (inside ``_refusals``): the pixel limit, then a decode."""
+    width, height = img.size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(f"image has more than {max_pixels} pixels")
+    animated = bool(getattr(img, "is_animated", False))
+    turned = img.getexif().get(ORIENTATION, 1) not in (0, 1)
+    passed_on = img.format in NATIVE_FORMATS and not turned and not animated
+    if passed_on and img.format == "JPEG":
+        # Only checked, never used: decoding at 1/8 scale still reads every
+        # entropy-coded byte (truncated or corrupt data fails alike), for 40 %
+        # of the CPU of a full decode (a 256x256 photo: 150 against 370 us).
+        img.draft(None, (max(1, width // 8), max(1, height // 8)))
+    img.load()  # a decode (of frame 1) catches truncated or corrupt files
+    if passed_on:
+        return data
+    return _reencode(img, upright=turned)
 
 
 def _reencode(img: Image.Image, *, upright: bool) -> bytes:
@@ -96,29 +110,34 @@ def _reencode(img: Image.Image, *, upright: bool) -> bytes:
     return out.getvalue()
 
 
-def cheap_to_decode(data: bytes) -> bool:
+def _cheap_to_decode(img: Image.Image, size: int) -> bool:
     """A small baseline JPEG or non-interlaced, single-frame PNG: its decoding time is bounded by
     its few pixels. Anything else (progressive JPEG scans, other formats, large or odd files)
     is decoded in a worker thread under the timeout."""
-    if len(data) > INLINE_MAX_BYTES:
+    width, height = img.size
+    if size > INLINE_MAX_BYTES or width * height > INLINE_MAX_PIXELS:
         return False
-    try:
-        with Image.open(io.BytesIO(data), formats=("JPEG", "PNG")) as img:
-            width, height = img.size
-            if width * height > INLINE_MAX_PIXELS:
-                return False
-            if img.format == "JPEG":
-                return not (img.info.get("progressive") or img.info.get("progression"))
-            return not img.info.get("interlace") and not getattr(img, "is_animated", False)
-    except Exception:  # noqa: BLE001 - undecidable here: check_image in a thread says why
-        return False
+    if img.format == "JPEG":
+        return not (img.info.get("progressive") or img.info.get("progression"))
+    return not img.info.get("interlace") and not getattr(img, "is_animated", False)
 
 
 async def check_image_async(data: bytes, limits: ImageLimits) -> bytes:
     """Decode in a worker thread; a pathological file cannot stall the event loop. Small
-    baseline images are checked inline (``cheap_to_decode``)."""
-    if cheap_to_decode(data):
-        return check_image(data, limits.max_bytes, limits.max_pixels)
+    baseline images are checked inline (``_cheap_to_decode``), opened once for both."""
+    check_size(data, limits.max_bytes)
+    if len(data) <= INLINE_MAX_BYTES:
+        try:
+            with warnings.catch_warnings():  # a bomb's warning too goes to the thread's check
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data), formats=("JPEG", "PNG"))
+        except Exception:  # noqa: BLE001 - undecidable here: check_image in a thread says why
+            img = None
+        if img is not None:
+            with img:
+                if _cheap_to_decode(img, len(data)):
+                    with _refusals(limits.max_pixels):
+                        return _checked(img, data, limits.max_pixels)
     timeout_s = limits.decode_timeout_s
     try:
         return await asyncio.wait_for(
