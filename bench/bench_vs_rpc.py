@@ -138,6 +138,26 @@ def native_in_process(
     return out["qps"], out["cpu_s"] / requests * 1e3
 
 
+def native_servers(
+    stack: contextlib.AsyncExitStack, index: faiss.Index, index_file: Path
+) -> list[tuple[str, tuple[int, str, str]]]:
+    """The vs_native rows' servers (searching ``index``, written to ``index_file``), or none
+    when vs_native could not be built."""
+    if not NATIVE.exists():
+        log.warning("%s not built: no native rows (bench/loadgen/build.sh says why)", NATIVE)
+        return []
+    faiss.write_index(index, str(index_file))
+    sup = stack.enter_context(Supervisor(colour=False, grace_s=5))
+    metric = "IP" if index.metric_type == faiss.METRIC_INNER_PRODUCT else "L2"
+    searching = ["--index-file", str(index_file), "--dim", str(index.d), "--metric", metric]
+    return [
+        ("native Search (C++ gRPC + the wheel's libfaiss), C++ load generator",
+         stack.enter_context(native_server(sup, "native", searching))),
+        ("empty C++ gRPC server, C++ load generator",
+         stack.enter_context(native_server(sup, "native-empty", ["--empty"]))),
+    ]  # fmt: skip
+
+
 async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float]]]:
     """{row: [(qps, cpu ms per query), ...per round]}."""
     x, xq, _ = dataset(args)
@@ -156,22 +176,7 @@ async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float
                 ("empty Python gRPC handler, C++ load generator", empty),
             ]
             index_file = root / "hnsw.faiss"
-            if NATIVE.exists():
-                faiss.write_index(local.index, str(index_file))
-                sup = stack.enter_context(Supervisor(colour=False, grace_s=5))
-                metric = "IP" if local.index.metric_type == faiss.METRIC_INNER_PRODUCT else "L2"
-                servers += [
-                    ("native Search (C++ gRPC + the wheel's libfaiss), C++ load generator",
-                     stack.enter_context(native_server(sup, "native", [
-                         "--index-file", str(index_file), "--dim", str(x.shape[1]),
-                         "--metric", metric]))),
-                    ("empty C++ gRPC server, C++ load generator",
-                     stack.enter_context(native_server(sup, "native-empty", ["--empty"]))),
-                ]  # fmt: skip
-            else:
-                log.warning(
-                    "%s not built: no native rows (bench/loadgen/build.sh says why)", NATIVE
-                )
+            servers += native_servers(stack, local.index, index_file)
             faiss.omp_set_num_threads(1)
             pid, _, _ = svc.server  # type: ignore[misc]
             passes = max(1, args.requests // len(xq))

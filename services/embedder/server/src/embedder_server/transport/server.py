@@ -94,7 +94,7 @@ async def serve(opts: ServerOptions) -> None:
         "serving",
         extra={
             "grpc_port": grpc_port,
-            "grpc_tls": "mtls" if opts.ssl and opts.ssl.client_verify else bool(opts.ssl),
+            "grpc_tls": "off" if not opts.ssl else "mtls" if opts.ssl.client_verify else "tls",
             "rest_port": opts.rest_api_port,
             "models": plane.manager.model_names(),
         },
