@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from fashionrec_common.grpc_auth import ClientTls
 from fashionrec_testing.supervisor import free_port
@@ -114,10 +115,16 @@ def test_sec_embedder_tls_settings_come_from_the_environment(
     assert settings.embedder_tls == ClientTls(ca_file=tmp_path / "ca.pem", server_name="embedder")
 
 
-def test_sec_embedder_tls_never_falls_back_to_plaintext(pki: Path) -> None:
+def test_sec_embedder_tls_never_falls_back_to_plaintext(
+    pki: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """TLS asked for and an http:// URL: refused at start, not silently sent in clear."""
     with pytest.raises(ValueError, match="plain http"):
         build_embedder("http://127.0.0.1:8501", CallPolicy(), tls=ClientTls(ca_file=pki / "ca.pem"))
+    monkeypatch.setenv("GATEWAY_EMBEDDER_URL", "http://127.0.0.1:8501")
+    monkeypatch.setenv("GATEWAY_EMBEDDER_TLS__CA_FILE", str(pki / "ca.pem"))
+    with pytest.raises(ValidationError, match="needs a grpc:// or https://"):
+        GatewaySettings(api_keys="k", vote_token_secret="s")
 
 
 def test_sec_embedder_server_refuses_a_broken_ssl_config(tmp_path: Path) -> None:

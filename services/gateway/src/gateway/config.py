@@ -180,6 +180,16 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings, EmbedderTlsSettings)
         return None
 
     @model_validator(mode="after")
+    def _embedder_tls(self) -> GatewaySettings:
+        """TLS settings never fall back to plaintext: refused at start with an http:// URL."""
+        if self.embedder_tls is not None and self.embedder_url.startswith("http://"):
+            raise ValueError(
+                "GATEWAY_EMBEDDER_TLS__* needs a grpc:// or https:// GATEWAY_EMBEDDER_URL, "
+                f"not {self.embedder_url!r}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _job_lease(self) -> GatewaySettings:
         if self.job_heartbeat_s * 2 > self.job_lease_s:
             raise ValueError("GATEWAY_JOB_LEASE_S must be at least twice GATEWAY_JOB_HEARTBEAT_S")
