@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,19 +220,20 @@ async def run_round(system: LocalSystem, path: str, uploads: list[bytes], conc: 
         connector = aiohttp.TCPConnector(limit=conc)
         return aiohttp.ClientSession(system.url(service), connector=connector, timeout=timeout)
 
-    async with (
-        session("gateway") as gw,
-        session("embedder") as emb,
-        grpc.aio.insecure_channel(system.address("vector-search")) as channel,
-        grpc.aio.insecure_channel(system.address("embedder")) as embedder,
-    ):
-        stub = pb_grpc.VectorSearchStub(channel)
-        rest = emb if system.embedder_api == "rest" else None
-        predict = embedder.unary_unary(
-            PREDICT,
-            request_serializer=tfs.PredictRequest.SerializeToString,
-            response_deserializer=tfs.PredictResponse.FromString,
-        )
+    async with AsyncExitStack() as stack:
+        gw = await stack.enter_async_context(session("gateway"))
+        channel = grpc.aio.insecure_channel(system.address("vector-search"))
+        stub = pb_grpc.VectorSearchStub(await stack.enter_async_context(channel))
+        rest, predict = None, None  # only the embedder API being measured is opened
+        if system.embedder_api == "rest":
+            rest = await stack.enter_async_context(session("embedder"))
+        else:
+            embedder = grpc.aio.insecure_channel(system.address("embedder"))
+            predict = (await stack.enter_async_context(embedder)).unary_unary(
+                PREDICT,
+                request_serializer=tfs.PredictRequest.SerializeToString,
+                response_deserializer=tfs.PredictResponse.FromString,
+            )
 
         async def worker() -> None:
             while queue:
