@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -107,24 +107,15 @@ def serve_empty(port: int) -> None:
     asyncio.run(main())
 
 
-@contextlib.contextmanager
-def empty_server() -> Iterator[tuple[int, str, str]]:
-    """The empty server as a child process, once it accepts connections."""
+def child_server(
+    sup: Supervisor, name: str, argv: Callable[[int], list[str]]
+) -> tuple[int, str, str]:
+    """(pid, address, token) of a Search server started by ``sup`` on a free port (``argv``
+    gets the port), once it accepts connections; ``sup`` stops it."""
     port = free_port()
-    with Supervisor(colour=False, grace_s=5) as sup:
-        child = sup.start("empty", [sys.executable, __file__, "--serve-empty", str(port)])
-        sup.wait_until(child, lambda: tcp_open("127.0.0.1", port))
-        yield child.process.pid, f"127.0.0.1:{port}", EMPTY_TOKEN
-
-
-@contextlib.contextmanager
-def native_server(sup: Supervisor, name: str, extra: list[str]) -> Iterator[tuple[int, str, str]]:
-    """``vs_native --serve`` as a child process, once it accepts connections."""
-    port = free_port()
-    cmd = [str(NATIVE), "--serve", "--port", str(port), "--token", EMPTY_TOKEN, *extra]
-    child = sup.start(name, cmd)
+    child = sup.start(name, argv(port))
     sup.wait_until(child, lambda: tcp_open("127.0.0.1", port), timeout_s=600)
-    yield child.process.pid, f"127.0.0.1:{port}", EMPTY_TOKEN
+    return child.process.pid, f"127.0.0.1:{port}", EMPTY_TOKEN
 
 
 def native_in_process(
@@ -139,7 +130,7 @@ def native_in_process(
 
 
 def native_servers(
-    stack: contextlib.AsyncExitStack, index: faiss.Index, index_file: Path
+    sup: Supervisor, index: faiss.Index, index_file: Path
 ) -> list[tuple[str, tuple[int, str, str]]]:
     """The vs_native rows' servers (searching ``index``, written to ``index_file``), or none
     when vs_native could not be built."""
@@ -147,14 +138,18 @@ def native_servers(
         log.warning("%s not built: no native rows (bench/loadgen/build.sh says why)", NATIVE)
         return []
     faiss.write_index(index, str(index_file))
-    sup = stack.enter_context(Supervisor(colour=False, grace_s=5))
     metric = "IP" if index.metric_type == faiss.METRIC_INNER_PRODUCT else "L2"
     searching = ["--index-file", str(index_file), "--dim", str(index.d), "--metric", metric]
+
+    def native(*extra: str) -> Callable[[int], list[str]]:
+        return lambda port: [str(NATIVE), "--serve", "--port", str(port),
+                             "--token", EMPTY_TOKEN, *extra]  # fmt: skip
+
     return [
         ("native Search (C++ gRPC + the wheel's libfaiss), C++ load generator",
-         stack.enter_context(native_server(sup, "native", searching))),
+         child_server(sup, "native", native(*searching))),
         ("empty C++ gRPC server, C++ load generator",
-         stack.enter_context(native_server(sup, "native-empty", ["--empty"]))),
+         child_server(sup, "native-empty", native("--empty"))),
     ]  # fmt: skip
 
 
@@ -170,13 +165,16 @@ async def measure(args: argparse.Namespace) -> dict[str, list[tuple[float, float
             faiss.omp_set_num_threads(os.cpu_count() or 1)
             svc = await stack.enter_async_context(faiss_service(args, x, metadata(len(x)), root))
             local = await stack.enter_async_context(faiss_in_process(args, x, [], root))
-            empty = stack.enter_context(empty_server())
+            sup = stack.enter_context(Supervisor(colour=False, grace_s=5))
+            empty = child_server(
+                sup, "empty", lambda port: [sys.executable, __file__, "--serve-empty", str(port)]
+            )
             servers = [
                 ("service, C++ load generator", svc.server),
                 ("empty Python gRPC handler, C++ load generator", empty),
             ]
             index_file = root / "hnsw.faiss"
-            servers += native_servers(stack, local.index, index_file)
+            servers += native_servers(sup, local.index, index_file)
             faiss.omp_set_num_threads(1)
             pid, _, _ = svc.server  # type: ignore[misc]
             passes = max(1, args.requests // len(xq))
