@@ -153,12 +153,10 @@ def test_sec_embedder_rest_tls_uses_the_same_settings(pki: Path) -> None:
     """https:// gets the CA and client certificate too; a gRPC-only override is refused."""
     import ssl
 
-    from gateway.adapters.embedder import ssl_context
-
-    context = ssl_context(
-        ClientTls(ca_file=pki / "ca.pem", cert_file=pki / "client.pem", key_file=pki / "client.key")
-    )
+    context = ClientTls(
+        ca_file=pki / "ca.pem", cert_file=pki / "client.pem", key_file=pki / "client.key"
+    ).ssl_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "ca"),),)]
     with pytest.raises(ValueError, match="grpc:// URLs only"):
-        ssl_context(ClientTls(ca_file=pki / "ca.pem", server_name="embedder"))
+        ClientTls(ca_file=pki / "ca.pem", server_name="embedder").ssl_context()

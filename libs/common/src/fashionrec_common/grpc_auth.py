@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -134,9 +135,12 @@ class ClientTls(BaseModel):
     key_file: Path | None = None
     server_name: str | None = None
 
-    def credentials(self) -> grpc.ChannelCredentials:
+    def _check_pair(self) -> None:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("client TLS needs both cert_file and key_file, or neither")
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        self._check_pair()
         return grpc.ssl_channel_credentials(
             root_certificates=self.ca_file.read_bytes() if self.ca_file else None,
             private_key=self.key_file.read_bytes() if self.key_file else None,
@@ -147,6 +151,17 @@ class ClientTls(BaseModel):
         if self.server_name:
             return [("grpc.ssl_target_name_override", self.server_name)]
         return []
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same settings for an https:// client (httpx ``verify=``). ``server_name`` is a
+        gRPC channel override with no https counterpart here: refused."""
+        if self.server_name:
+            raise ValueError("TLS server_name applies to grpc:// URLs only")
+        self._check_pair()
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file and self.key_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
 
 
 def bind(server: grpc.aio.Server, address: str, tls: ServerTls | None) -> int:

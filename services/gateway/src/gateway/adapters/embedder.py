@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import ssl
 import time
 from collections.abc import Sequence
 
@@ -77,19 +76,6 @@ class TfServingClient:
         await self.model_version(model)
 
 
-def ssl_context(tls: ClientTls) -> ssl.SSLContext:
-    """The same TLS settings as the gRPC channel, for https:// (trust ca_file, else the system
-    roots; present cert_file/key_file). ``server_name`` is a gRPC override: refused here."""
-    if tls.server_name:
-        raise ValueError("embedder TLS server_name applies to grpc:// URLs only")
-    if (tls.cert_file is None) != (tls.key_file is None):
-        raise ValueError("client TLS needs both cert_file and key_file, or neither")
-    context = ssl.create_default_context(cafile=tls.ca_file)
-    if tls.cert_file and tls.key_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    return context
-
-
 class EmbedderClient(TfServingClient):
     """TF Serving's REST API through a pooled httpx client (``grpc://`` URLs get
     ``EmbedderGrpcClient`` instead)."""
@@ -108,7 +94,7 @@ class EmbedderClient(TfServingClient):
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             timeout=policy.timeout_s,
             transport=transport,
-            verify=ssl_context(tls) if tls else True,
+            verify=tls.ssl_context() if tls else True,
         )
         super().__init__(policy, version_ttl_s)
 
