@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from fashionrec_common.grpc_auth import ClientTls
-from fashionrec_testing.supervisor import free_port
+from fashionrec_testing.supervisor import Supervisor, free_port
 from gateway.adapters.resilience import CallPolicy
 from gateway.config import GatewaySettings
 from gateway.errors import DependencyUnavailable
@@ -47,28 +46,20 @@ def tls_embedder(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "client_verify: true\n"
     )
     grpc_port, rest_port = free_port(), free_port()
-    log = root / "server.log"
     cmd = [sys.executable, "-m", "embedder_server", "--port", str(grpc_port),
            "--rest_api_port", str(rest_port), "--model_name", "toy",
            "--model_base_path", str(root / "models" / "toy"),
            "--ssl_config_file", str(ssl_config)]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-    try:
-        for _ in range(300):  # REST stays plain HTTP, as TF Serving's: it says when ready
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{rest_port}/v1/models/toy", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"embedder not ready: {log.read_text()[-3000:]}")
+
+    def ready() -> bool:  # REST stays plain HTTP, as TF Serving's: it says when ready
+        try:
+            return httpx.get(f"http://127.0.0.1:{rest_port}/v1/models/toy", timeout=1).is_success
+        except httpx.HTTPError:
+            return False
+
+    with Supervisor(colour=False, grace_s=30) as sup:
+        sup.wait_until(sup.start("embedder", cmd), ready, timeout_s=90)
         yield f"grpc://127.0.0.1:{grpc_port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 async def embed_with(url: str, tls: ClientTls | None) -> list[list[float]]:
