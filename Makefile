@@ -9,13 +9,19 @@ PACKAGES := libs/common libs/testing services/embedder/server services/embedder/
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/fashionrec/*/v1/*.proto)
 PROTO_STAMP := libs/common/src/fashionrec/.generated
+NATIVE_LIB := services/vector-search/src/vector_search/native/libvsfront.so.0
 
 .PHONY: install proto lint format test test-unit demo screenshot bench eval clean lock system-deps help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-install: $(STAMP) $(PROTO_STAMP)  ## create .venv, install every package (pinned), generate stubs
+install: $(STAMP) $(PROTO_STAMP) $(NATIVE_LIB)  ## create .venv, install every package (pinned), generate stubs, build the native front
+
+# vector-search's native Search front: built where gRPC C++ is installed (make system-deps),
+# else build.sh says why and the service serves from Python alone.
+$(NATIVE_LIB): services/vector-search/native/front.cc services/vector-search/native/build.sh proto/fashionrec/vectorsearch/v1/vector_search.proto $(STAMP)
+	bash services/vector-search/native/build.sh
 
 $(STAMP): requirements/constraints.txt requirements/dev.in $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +50,7 @@ format: install  ## apply ruff fixes and formatting
 system-deps:  ## install (apt) and start Redis and PostgreSQL if they are not answering
 	bash scripts/system-deps.sh
 
-test: install system-deps  ## run the whole test suite (prints the 15 slowest: keep it under 20 min)
+test: system-deps install  ## run the whole test suite (prints the 15 slowest: keep it under 20 min)
 	$(BIN)/pytest --durations=15 $(PYTEST_ARGS)
 
 test-unit: install  ## unit tests only (no servers)

@@ -36,6 +36,12 @@ if ! psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname
 fi
 echo "postgresql: database test ready"
 
+# vector-search's native Search front builds against gRPC C++ and protobuf (make install).
+if [ "${FASHIONREC_SKIP_NATIVE:-}" = "" ] && ! pkg-config --exists grpc++ 2>/dev/null; then
+  apt_install libgrpc++-dev libprotobuf-dev protobuf-compiler pkg-config
+fi
+pkg-config --exists grpc++ 2>/dev/null && echo "grpc++: $(pkg-config --modversion grpc++)" || true
+
 # Browser tests drive Debian's Chromium (Playwright cannot download its own here).
 if [ "${FASHIONREC_SKIP_CHROMIUM:-}" = "" ] && ! command -v chromium >/dev/null; then
   apt_install chromium

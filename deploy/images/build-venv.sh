@@ -5,7 +5,9 @@
 # 2. $VENV (/opt/venv) with libs/common and services/SERVICE, versions pinned by PIP_CONSTRAINT (the lock);
 # 3. REPLACE "old=new": uninstall `old`, install the pinned `new` outside the lock (the GPU
 #    builds: faiss-cpu=faiss-gpu-cu12==1.14.1.post1, tensorflow=tensorflow[and-cuda]==2.21.0);
-# 4. $VENV/bin/service (the image's program: python -m MODULE, default arguments) and
+# 4. vector-search: its native Search front (services/vector-search/native/build.sh) into the
+#    installed package, where the service looks for it;
+# 5. $VENV/bin/service (the image's program: python -m MODULE, default arguments) and
 #    $VENV/bin/service-healthcheck, both from the service's row in images.txt.
 set -eu
 VENV=${VENV:-/opt/venv}  # the image's venv (stage 2 copies it)
@@ -31,6 +33,13 @@ if [ -n "$REPLACE" ]; then
     PIP_CONSTRAINT='' "$VENV/bin/pip" install "${REPLACE#*=}"
 fi
 "$VENV/bin/python" -c "import $MODULE"
+if [ "$SERVICE" = vector-search ]; then
+    PYTHON="$VENV/bin/python" bash services/vector-search/native/build.sh
+    LIB=services/vector-search/src/vector_search/native/libvsfront.so.0
+    if [ -f "$LIB" ]; then
+        cp "$LIB" "$("$VENV/bin/python" -c 'import vector_search.native as n, os; print(os.path.dirname(n.__file__))')/"
+    fi
+fi
 
 printf '#!/bin/sh\n# %s image: python -m %s (arguments replace the defaults)\n[ "$#" -gt 0 ] || set -- %s\nexec python -m %s "$@"\n' \
     "$SERVICE" "$MODULE" "$ARGS" "$MODULE" > "$VENV/bin/service"

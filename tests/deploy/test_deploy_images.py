@@ -240,3 +240,13 @@ def test_deploy_image_installs_what_its_entry_point_imports(service: str, tmp_pa
     )
     assert imported.returncode == 0, imported.stderr[-3000:]
     assert int(imported.stdout.split()[-1]) > 3
+    if service == "vector-search" and shutil.which("pkg-config"):
+        has_grpc = subprocess.run(["pkg-config", "--exists", "grpc++"], check=False).returncode
+        if has_grpc == 0:  # the image's builder installs it, so the front must be in the image
+            front = subprocess.run(
+                ["python", "-c", "from vector_search.native.front import open_front\n"
+                 "print(open_front('on', None).stats())"],
+                cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert front.returncode == 0, front.stderr[-3000:]
+            assert "'native': 0" in front.stdout

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Iterable
+from typing import Protocol
 
 import grpc
 from grpc_reflection.v1alpha import reflection
@@ -39,7 +40,13 @@ def build_server(
     return server, health_servicer
 
 
-async def serve_until_signal(server: grpc.aio.Server, grace_s: float = 5.0) -> None:
+class Stoppable(Protocol):
+    """A ``grpc.aio.Server``, or a service that stops more than one (vector-search's front)."""
+
+    async def stop(self, grace: float | None) -> None: ...
+
+
+async def serve_until_signal(server: Stoppable, grace_s: float = 5.0) -> None:
     """Run until SIGTERM/SIGINT, then stop accepting and let in-flight calls finish."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -29,7 +29,7 @@ async def run(settings: VectorSearchSettings) -> None:
     app = build_server(settings)
     await app.start()
     freeze_startup_objects()  # imports and the indexes loaded from disk (fashionrec_common.heap)
-    await serve_until_signal(app.server)
+    await serve_until_signal(app)  # the native front (if any) first, then grpcio
     await app.close()
 
 

@@ -42,6 +42,10 @@ class VectorSearchSettings(ServiceSettings):
     search_threads: int = Field(default_factory=lambda: os.cpu_count() or 4, ge=1)
     write_threads: int = Field(default=2, ge=1)
     use_gpu: bool = False
+    # The C++ front (native/front.cc) on the public port, answering plain vector searches and
+    # forwarding the rest to this process's grpcio server on loopback. auto: when built.
+    native: Literal["auto", "on", "off"] = "auto"
+    native_lib: Path | None = None  # default: vector_search/native/libvsfront.so.0
     # Bearer tokens callers must send (comma-separated; two during a rotation). Empty: open.
     auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     tls: ServerTls | None = Field(default=None, description="VECTOR_SEARCH_TLS__CERT_FILE, ...")

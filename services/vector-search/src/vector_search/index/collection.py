@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -16,9 +17,10 @@ import numpy as np
 
 from vector_search.errors import DimensionMismatch, ItemNotFound
 from vector_search.index.engine import Engine, default_train_threshold
-from vector_search.index.gil import copy_list
+from vector_search.index.gil import CHUNK, copy_list
 from vector_search.index.labels import Labels
 from vector_search.index.metadata import MetadataColumns
+from vector_search.index.mirror import NoMirror, SearchMirror
 from vector_search.index.spec import Filter, Hit, IndexSpec, SearchOptions
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ class Collection:
         default_refine = 16 if spec.kind == "IVF-PQ" else (4 if spec.pca_dimension else 1)
         self.refine = spec.int_param("refine", default_refine)
         self.trained_on = 0
+        # told of every label given and taken (ManagedIndex attaches it once loaded)
+        self.mirror: SearchMirror = NoMirror()
 
     # ---- writes (callers hold the write lock and have logged the write) ----
 
@@ -104,6 +108,7 @@ class Collection:
         if self._vecs is not None:
             self._vecs[n : n + k] = vectors
         self._row_labels[n : n + k] = labels
+        self.mirror.added(labels, ids, metas)
         for row, (ext, meta) in enumerate(zip(ids, metas, strict=True), start=n):
             if ext not in self.ids:
                 self._id_bytes += id_bytes(ext)
@@ -199,6 +204,7 @@ class Collection:
                     self._row_pos[row] = self._row_pos[last]
             self._row_ext.pop()
             self._n -= 1
+        self.mirror.removed(labels)
         if self.engine.trained:
             self.engine.remove(labels)
         if not (self.engine.trained and self.spec.kind == "HNSW"):  # else tombstones, for now
@@ -314,6 +320,14 @@ class Collection:
             + self._labels.nbytes()
             - 4 * self._n  # already in ID_OVERHEAD
         )
+
+    def rows(self) -> Iterator[tuple[int, str, dict[str, str]]]:
+        """Every live row's (label, id, metadata), handing the GIL over between chunks."""
+        labels = self._row_labels[: self._n].tolist()
+        for row in range(self._n):
+            if row % CHUNK == 0:
+                time.sleep(0)
+            yield labels[row], self._row_ext[row], self._columns.get(row)
 
     def _stored(self, rows: np.ndarray | None) -> np.ndarray:
         """Raw vectors of ``rows`` (every row when None); a view of the own store, or a copy."""

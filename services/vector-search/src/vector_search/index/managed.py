@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from vector_search.errors import IndexNotFound, InvalidArgument, ResourceExhausted
 from vector_search.index.collection import Collection
-from vector_search.index.rwlock import RWLock
+from vector_search.index.mirror import NoMirror, SearchMirror
 from vector_search.index.snapshot import SnapshotData, load_latest, write_snapshot
 from vector_search.index.spec import Filter, Hit, IndexSpec, SearchOptions
 from vector_search.index.wal import DELETE, UPSERT, WriteAheadLog, encode, fsync_dir
@@ -41,6 +41,8 @@ class IndexOptions:
     fsync: str = "always"  # always, batch or never (see WriteAheadLog)
     max_vectors: int = 20_000_000
     use_gpu: bool = False
+    # the search path outside Python an index reports to (the native front), if any
+    mirrors: Callable[[IndexSpec], SearchMirror] | None = None
 
 
 DEFAULT_OPTIONS = IndexOptions()
@@ -75,7 +77,8 @@ class ManagedIndex:
     ) -> None:
         self.directory = directory
         self.spec = spec
-        self.lock = RWLock()
+        self.mirror: SearchMirror = options.mirrors(spec) if options.mirrors else NoMirror()
+        self.lock = self.mirror.lock
         self._snapshotting = threading.Lock()
         self.coll = Collection(spec, use_gpu=options.use_gpu)
         self.wal = WriteAheadLog(directory, options.fsync)
@@ -101,6 +104,10 @@ class ManagedIndex:
             replayed += 1
             self._note_write(len(rec.ids))
         self.wal.open(self.coll.generation + 1)
+        with self.lock.write():
+            self.mirror.rebuild(self.coll.rows())
+            self.coll.mirror = self.mirror
+            self.mirror.refresh(self.coll)
         log.info(
             "opened index",
             extra={
@@ -132,6 +139,7 @@ class ManagedIndex:
             gen = self.coll.generation + 1
             self.wal.append(gen, encode(UPSERT, list(ids), [dict(m) for m in metas], vectors))
             self.coll.apply_upsert(gen, ids, vectors, metas)
+            self.mirror.refresh(self.coll)
             self._note_write(len(ids))
             return len(ids), gen
 
@@ -144,7 +152,9 @@ class ManagedIndex:
             gen = self.coll.generation + 1
             self.wal.append(gen, encode(DELETE, present, [], None))
             self._note_write(len(present))
-            return self.coll.apply_delete(gen, present), gen
+            deleted = self.coll.apply_delete(gen, present)
+            self.mirror.refresh(self.coll)
+            return deleted, gen
 
     def _note_write(self, items: int) -> None:
         """Caller holds the write lock (or is opening the index)."""
@@ -179,7 +189,7 @@ class ManagedIndex:
             return {
                 "count": self.coll.count,
                 "generation": self.coll.generation,
-                "memory_bytes": self.coll.memory_bytes(),
+                "memory_bytes": self.coll.memory_bytes() + self.mirror.nbytes(),
                 "trained": self.coll.engine.trained,
             }
 
@@ -187,6 +197,7 @@ class ManagedIndex:
         """Explicit training (e.g. before a bulk load is complete); not logged: derived state."""
         with self.lock.write():
             self.coll.train()
+            self.mirror.refresh(self.coll)
 
     def snapshot(self, policy: SnapshotPolicy = ANY_WRITE) -> bool:
         """Begin under the read lock, finish without it; then drop covered WAL segments.

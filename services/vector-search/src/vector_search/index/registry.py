@@ -87,6 +87,7 @@ class IndexRegistry:
             index = self.get(name)
             with index.lock.write():
                 index.dropped = True
+                index.mirror.detach()
                 index.close()
                 self.trash.mkdir(parents=True, exist_ok=True)
                 target = self.trash / uuid.uuid4().hex

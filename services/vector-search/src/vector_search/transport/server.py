@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,7 +18,9 @@ from fashionrec_common.health import SERVING
 from vector_search.config import VectorSearchSettings
 from vector_search.index.managed import IndexOptions, SnapshotPolicy
 from vector_search.index.registry import IndexRegistry
-from vector_search.metrics import request_latency
+from vector_search.metrics import front_calls, request_latency
+from vector_search.native.front import open_front
+from vector_search.native.mirror import NativeMirror
 from vector_search.transport.servicer import VectorSearchServicer
 
 log = logging.getLogger(__name__)
@@ -34,10 +37,12 @@ class VectorSearchServer:
 
     def __init__(self, settings: VectorSearchSettings, metrics: CollectorRegistry | None) -> None:
         self.settings = settings
+        self.native = open_front(settings.native, settings.native_lib)
         options = IndexOptions(
             fsync=settings.fsync,
             max_vectors=settings.max_vectors_per_index,
             use_gpu=settings.use_gpu,
+            mirrors=functools.partial(NativeMirror, self.native) if self.native else None,
         )
         self.registry = IndexRegistry(settings.data_dir, options)
         self.pools = {
@@ -48,6 +53,8 @@ class VectorSearchServer:
             "snapshot": ThreadPoolExecutor(1, "vs-snapshot"),
         }
         latency = request_latency(metrics)
+        if self.native is not None:
+            front_calls(self.native.stats, metrics)
         self.server, self.health = build_grpc_server(
             [SERVICE], token_auth(settings.auth_tokens, "vector-search")
         )
@@ -63,8 +70,20 @@ class VectorSearchServer:
             self.pools["write"], self.registry.open_all
         )
         address = f"{self.settings.host}:{self.settings.port}"
-        self.port = bind(self.server, address, self.settings.tls)
-        await self.server.start()
+        if self.native is None:
+            self.port = bind(self.server, address, self.settings.tls)
+            await self.server.start()
+        else:  # grpcio on loopback behind the front, which takes the public port
+            backend = f"127.0.0.1:{bind(self.server, '127.0.0.1:0', None)}"
+            await self.server.start()
+            self.port = self.native.serve(
+                address,
+                backend,
+                self.settings.search_threads,
+                [t.get_secret_value() for t in self.settings.auth_tokens],
+                self.settings.tls,
+                self.settings.max_k,
+            )
         await self.health.set(SERVICE, SERVING)  # type: ignore[attr-defined]
         await self.health.set("", SERVING)  # type: ignore[attr-defined]
         self._tasks = [asyncio.create_task(self._snapshot_loop())]
@@ -72,7 +91,11 @@ class VectorSearchServer:
             self._tasks.append(asyncio.create_task(self._fsync_loop()))
         log.info(
             "vector-search serving",
-            extra={"port": self.port, "data_dir": str(self.settings.data_dir)},
+            extra={
+                "port": self.port,
+                "data_dir": str(self.settings.data_dir),
+                "search": "native front" if self.native else "python",
+            },
         )
         return self.port
 
@@ -93,9 +116,15 @@ class VectorSearchServer:
             await asyncio.sleep(self.settings.fsync_interval_s)
             await loop.run_in_executor(self.pools["write"], self.registry.sync_all)
 
+    async def stop(self, grace_s: float | None = 5.0) -> None:
+        """Stop serving: the front first (its forwarded calls still reach Python), then grpcio."""
+        if self.native is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.native.stop, grace_s or 0)
+        await self.server.stop(grace_s)
+
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop serving (if still up), write final snapshots, release threads."""
-        await self.server.stop(grace_s)
+        await self.stop(grace_s)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -103,6 +132,8 @@ class VectorSearchServer:
         await asyncio.get_running_loop().run_in_executor(self.pools["write"], self.registry.close)
         for pool in self.pools.values():
             pool.shutdown(wait=False)
+        if self.native is not None:
+            self.native.close()
 
 
 def build_server(

@@ -1,0 +1,1 @@
+"""The native Search front (libvsfront.so.0, built from services/vector-search/native/)."""

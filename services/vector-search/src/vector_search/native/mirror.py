@@ -1,0 +1,115 @@
+"""An index as the native front sees it: its lock, FAISS object, hits and generation."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from itertools import islice
+from typing import Any
+
+import faiss
+import numpy as np
+
+from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
+from vector_search.index.engine import DEFAULT_EF_SEARCH
+from vector_search.index.gil import CHUNK
+from vector_search.index.mirror import IndexView
+from vector_search.index.spec import IndexSpec
+from vector_search.native.front import NativeFront
+
+NATIVE_KINDS = ("Flat", "HNSW")
+
+
+@contextmanager
+def _held(acquire: Callable[[], None], release: Callable[[], None]) -> Iterator[None]:
+    acquire()
+    try:
+        yield
+    finally:
+        release()
+
+
+class NativeLock:
+    """``rwlock.RWLock``'s rules, kept by the front so its searches take the same lock.
+    ctypes releases the GIL while a call waits."""
+
+    def __init__(self, lib: ctypes.CDLL, state: int) -> None:
+        self._lib, self._state = lib, state
+
+    def read(self) -> AbstractContextManager[None]:
+        lib, state = self._lib, self._state
+        return _held(lambda: lib.vsf_lock_read(state), lambda: lib.vsf_unlock_read(state, 0))
+
+    def read_long(self) -> AbstractContextManager[None]:
+        lib, state = self._lib, self._state
+        return _held(lambda: lib.vsf_lock_read_long(state), lambda: lib.vsf_unlock_read(state, 1))
+
+    def write(self) -> AbstractContextManager[None]:
+        lib, state = self._lib, self._state
+        return _held(lambda: lib.vsf_lock_write(state), lambda: lib.vsf_unlock_write(state))
+
+
+def encode_hits(ids: Sequence[str], metas: Sequence[dict[str, str]]) -> tuple[bytes, np.ndarray]:
+    """Each item as the ``Hit`` message without distance and score, concatenated, + offsets."""
+    parts = [pb.Hit(id=i, metadata=m).SerializeToString() for i, m in zip(ids, metas, strict=True)]
+    offsets = np.zeros(len(parts) + 1, dtype="int64")
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    return b"".join(parts), offsets
+
+
+class NativeMirror:
+    """Registered with the front for one index; every call is made under its write lock."""
+
+    def __init__(self, front: NativeFront, spec: IndexSpec) -> None:
+        self._front, self._lib = front, front.lib
+        self._spec = spec
+        self._state = self._lib.vsf_index_add(front.handle, spec.name.encode())
+        self.lock = NativeLock(self._lib, self._state)
+        self._params: Any = None
+        if spec.kind == "HNSW":  # what Engine.search passes with no selector and k <= efSearch
+            self._params = faiss.SearchParametersHNSW()
+            self._params.efSearch = spec.int_param("ef_search", DEFAULT_EF_SEARCH)
+
+    def added(
+        self, labels: np.ndarray, ids: Sequence[str], metas: Sequence[dict[str, str]]
+    ) -> None:
+        blob, offsets = encode_hits(ids, metas)
+        labels = np.ascontiguousarray(labels, dtype="int64")
+        self._lib.vsf_index_put(
+            self._state, len(labels), labels.ctypes.data, blob, offsets.ctypes.data
+        )
+
+    def removed(self, labels: Sequence[int]) -> None:
+        arr = np.asarray(labels, dtype="int64")
+        self._lib.vsf_index_clear(self._state, len(arr), arr.ctypes.data)
+
+    def rebuild(self, rows: Iterator[tuple[int, str, dict[str, str]]]) -> None:
+        while chunk := list(islice(rows, CHUNK)):
+            labels, ids, metas = zip(*chunk, strict=True)
+            self.added(np.asarray(labels, dtype="int64"), ids, metas)
+
+    def refresh(self, coll: IndexView) -> None:
+        engine, spec = coll.engine, self._spec
+        native = (
+            spec.kind in NATIVE_KINDS
+            and engine.trained
+            and engine.transform is None
+            and not engine.tombstones  # deleted HNSW items need a selector: Python's path
+            and not engine.use_gpu
+            and coll.refine == 1
+            and type(engine.base).__name__ == "IndexIDMap"
+        )
+        ptr = int(engine.base.this) if native else None
+        params = int(self._params.this) if native and self._params is not None else None
+        max_k = int(self._params.efSearch) if self._params is not None else 1 << 30
+        self._lib.vsf_index_set(
+            self._state, ptr, params, spec.dimension, spec.metric == "IP", max_k,
+            coll.generation, coll.count,
+        )  # fmt: skip
+
+    def detach(self) -> None:
+        self._lib.vsf_index_remove(self._front.handle, self._state)
+
+    def nbytes(self) -> int:
+        return int(self._lib.vsf_index_bytes(self._state))
