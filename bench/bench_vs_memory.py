@@ -11,6 +11,7 @@ allocates in C++, which tracemalloc does not see). Prints Markdown tables.
 
     .venv/bin/python bench/bench_vs_memory.py --n 100000
     .venv/bin/python bench/bench_vs_memory.py --n 100000 --param M=16
+    .venv/bin/python bench/bench_vs_memory.py --n 100000 --native   # + the native front's hits
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import numpy as np
 
 from vector_search.index.collection import Collection
 from vector_search.index.spec import Filter, IndexSpec, SearchOptions
+from vector_search.native.front import DEFAULT_LIB, NativeFront, load_library
+from vector_search.native.mirror import NativeMirror
 
 CATEGORIES = ["Apparel", "Footwear", "Accessories", "Personal Care", "Free Items", "Home"]
 CLASSES = (
@@ -176,6 +179,7 @@ def main() -> None:
     ap.add_argument("--param", action="append", default=[], help="index param, e.g. M=16")
     ap.add_argument("--trace-n", type=int, default=10_000, help="items for the tracemalloc pass")
     ap.add_argument("--label", default="")
+    ap.add_argument("--native", action="store_true", help="attach the native front's mirror")
     args = ap.parse_args()
     params = dict(p.split("=", 1) for p in args.param)
     spec = IndexSpec("myntra/bench", args.dim, "L2", args.kind, 0, params).validate()
@@ -183,6 +187,9 @@ def main() -> None:
 
     base = rss()
     coll = Collection(spec)
+    front = NativeFront(load_library(DEFAULT_LIB)) if args.native else None
+    if front is not None:  # what the service holds per item when its native front runs
+        coll.mirror = NativeMirror(front, spec)
     t0 = time.perf_counter()
     gen = build(coll, 0, half, args.dim, args.batch, 0)
     at_half = rss()
@@ -191,6 +198,8 @@ def main() -> None:
     at_full = rss()
     slope = (at_full - at_half) / (n - half)
     parts = {**engine_parts(coll), **python_parts(coll)}
+    if front is not None:
+        parts["native front hits (id + metadata, encoded)"] = coll.mirror.nbytes()
     estimate = coll.memory_bytes()
     latency = filtered_latency(coll, args.dim)
     del coll

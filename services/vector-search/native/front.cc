@@ -118,8 +118,15 @@ struct IndexState {
   int max_k = 0;  // largest k answered natively (HNSW: its efSearch)
   uint64_t generation = 0;
   int64_t count = 0;
-  std::vector<std::string> hits;  // by FAISS label: serialized Hit{id, metadata}; "" = none
-  uint64_t hit_bytes = 0;  // their sizes, kept as they change (memory_bytes is O(1))
+  // Each label's hit as a record in `arena`: varint id length, id, then per metadata entry
+  // varint key id (into `keys`), varint value length, value. spans[label] = offset << 24 |
+  // length (0: none). About 120 B per item where the Hit message itself is 185: keys are
+  // written once, and one arena has no per-string overhead. Overwrites leave garbage, which
+  // is compacted away once it is half the arena.
+  std::vector<std::string> keys;
+  std::string arena;
+  std::vector<uint64_t> spans;
+  uint64_t garbage = 0;
 };
 
 float score(float d, bool ip) {  // collection.py's _score
@@ -146,6 +153,71 @@ bool ieq(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == y;
          });
+}
+
+size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+bool get_varint(const char*& p, const char* end, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; p < end && shift < 64; shift += 7) {
+    const auto byte = static_cast<unsigned char>(*p++);
+    *v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+// One length-delimited field: tag, length, bytes.
+void put_bytes(std::string& out, char tag, const char* data, size_t len) {
+  out.push_back(tag);
+  put_varint(out, len);
+  out.append(data, len);
+}
+
+// SearchResponse.hits entry for the record at `span`: Hit{id, distance, score, metadata}.
+// Two passes over the record: the Hit's size first (its length prefix), then its bytes.
+bool append_hit(std::string& out, const IndexState& st, uint64_t span, float d, float s) {
+  const char* begin = st.arena.data() + (span >> 24);
+  const char* end = begin + (span & 0xffffff);
+  for (int pass = 0; pass < 2; ++pass) {
+    const char* p = begin;
+    uint64_t id_len = 0, size = 10;  // distance and score: tag + 4 bytes each
+    if (!get_varint(p, end, &id_len) || id_len > static_cast<uint64_t>(end - p)) return false;
+    const char* id = p;
+    p += id_len;
+    size += 1 + varint_size(id_len) + id_len;
+    if (pass == 1) put_bytes(out, 0x0a, id, id_len);  // Hit.id
+    while (p < end) {
+      uint64_t key = 0, len = 0;
+      if (!get_varint(p, end, &key) || key >= st.keys.size() || !get_varint(p, end, &len) ||
+          len > static_cast<uint64_t>(end - p))
+        return false;
+      const std::string& name = st.keys[key];
+      const uint64_t entry = 1 + varint_size(name.size()) + name.size() + 1 + varint_size(len) + len;
+      size += 1 + varint_size(entry) + entry;
+      if (pass == 1) {  // Hit.metadata: a map entry {1: key, 2: value}
+        out.push_back(0x22);
+        put_varint(out, entry);
+        put_bytes(out, 0x0a, name.data(), name.size());
+        put_bytes(out, 0x12, p, len);
+      }
+      p += len;
+    }
+    if (pass == 0) {
+      out.push_back(0x0a);  // SearchResponse.hits
+      put_varint(out, size);
+    }
+  }
+  put_fixed32(out, 0x15, d);  // Hit.distance
+  put_fixed32(out, 0x1d, s);  // Hit.score
+  return true;
 }
 
 class Front;
@@ -407,14 +479,10 @@ bool Front::answer(const grpc::GenericServerContext& ctx, const grpc::ByteBuffer
   reply.reserve(static_cast<size_t>(k) * 96);
   for (int i = 0; i < k; ++i) {
     const long label = labels[i];
-    if (label < 0 || static_cast<size_t>(label) >= state->hits.size()) continue;
-    const std::string& hit = state->hits[label];
-    if (hit.empty()) continue;
-    reply.push_back(0x0a);  // SearchResponse.hits
-    put_varint(reply, hit.size() + 10);
-    reply += hit;
-    put_fixed32(reply, 0x15, dist[i]);  // Hit.distance
-    put_fixed32(reply, 0x1d, score(dist[i], state->ip));  // Hit.score
+    if (label < 0 || static_cast<size_t>(label) >= state->spans.size()) continue;
+    const uint64_t span = state->spans[label];
+    if (span == 0) continue;
+    if (!append_hit(reply, *state, span, dist[i], score(dist[i], state->ip))) return false;
   }
   if (state->generation) {
     reply.push_back(0x10);  // SearchResponse.generation
@@ -559,34 +627,62 @@ API void vsf_index_set(void* s, void* engine, void* params, int dim, int ip, int
   st->count = count;
 }
 
-// Under the write lock: labels[i]'s hit is blob[offsets[i]:offsets[i+1]] ("" clears it).
+// Under the write lock: metadata key `id` is `name` (ids are the mirror's, never reused).
+API void vsf_index_key(void* s, int64_t id, const char* name) {
+  auto& keys = static_cast<IndexState*>(s)->keys;
+  if (static_cast<size_t>(id) >= keys.size()) keys.resize(static_cast<size_t>(id) + 1);
+  keys[static_cast<size_t>(id)] = name;
+}
+
+static void drop_span(IndexState* st, size_t label) {
+  if (label < st->spans.size() && st->spans[label]) {
+    st->garbage += st->spans[label] & 0xffffff;
+    st->spans[label] = 0;
+  }
+}
+
+// Rewrite the arena with live records only, once overwrites and deletes left half of it dead.
+static void maybe_compact(IndexState* st) {
+  if (st->garbage < (1u << 20) || st->garbage * 2 < st->arena.size()) return;
+  std::string arena;
+  arena.reserve(st->arena.size() - st->garbage);
+  for (auto& span : st->spans) {
+    if (!span) continue;
+    const uint64_t len = span & 0xffffff;
+    const uint64_t off = arena.size();
+    arena.append(st->arena, span >> 24, len);
+    span = off << 24 | len;
+  }
+  st->arena.swap(arena);
+  st->garbage = 0;
+}
+
+// Under the write lock: labels[i]'s record is blob[offsets[i]:offsets[i+1]] (under 16 MiB).
 API void vsf_index_put(void* s, int64_t n, const int64_t* labels, const char* blob,
-                   const int64_t* offsets) {
+                       const int64_t* offsets) {
   auto* st = static_cast<IndexState*>(s);
-  auto& hits = st->hits;
   for (int64_t i = 0; i < n; ++i) {
     const auto label = static_cast<size_t>(labels[i]);
-    if (label >= hits.size()) hits.resize(std::max(label + 1, hits.size() * 2));
-    st->hit_bytes -= hits[label].size();
-    st->hit_bytes += static_cast<uint64_t>(offsets[i + 1] - offsets[i]);
-    hits[label].assign(blob + offsets[i], static_cast<size_t>(offsets[i + 1] - offsets[i]));
+    if (label >= st->spans.size()) st->spans.resize(std::max(label + 1, st->spans.size() * 2));
+    drop_span(st, label);
+    const auto len = static_cast<uint64_t>(offsets[i + 1] - offsets[i]);
+    const uint64_t off = st->arena.size();
+    st->arena.append(blob + offsets[i], len);
+    st->spans[label] = off << 24 | len;
   }
+  maybe_compact(st);
 }
 
 API void vsf_index_clear(void* s, int64_t n, const int64_t* labels) {
   auto* st = static_cast<IndexState*>(s);
-  for (int64_t i = 0; i < n; ++i) {
-    const auto label = static_cast<size_t>(labels[i]);
-    if (label >= st->hits.size()) continue;
-    st->hit_bytes -= st->hits[label].size();
-    std::string().swap(st->hits[label]);
-  }
+  for (int64_t i = 0; i < n; ++i) drop_span(st, static_cast<size_t>(labels[i]));
+  maybe_compact(st);
 }
 
-// Resident bytes of the hits table (estimate: slots plus each hit's size), O(1).
+// Resident bytes of the hit records (arena and spans), O(1).
 API uint64_t vsf_index_bytes(void* s) {
   const auto* st = static_cast<IndexState*>(s);
-  return st->hits.capacity() * sizeof(std::string) + st->hit_bytes;
+  return st->arena.capacity() + st->spans.capacity() * sizeof(uint64_t);
 }
 
 }  // extern "C"

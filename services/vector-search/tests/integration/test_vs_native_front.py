@@ -62,7 +62,11 @@ async def _serve(data_dir: Path, native: str) -> Served:
     metrics = CollectorRegistry()
     app = build_server(settings, metrics)
     await app.start()
-    return Served(app, grpc.aio.insecure_channel(f"127.0.0.1:{app.port}"), metrics)
+    big = [
+        ("grpc.max_receive_message_length", 64 << 20),
+        ("grpc.max_send_message_length", 64 << 20),
+    ]
+    return Served(app, grpc.aio.insecure_channel(f"127.0.0.1:{app.port}", options=big), metrics)
 
 
 async def _close(served: Served) -> None:
@@ -290,3 +294,55 @@ async def test_vs_native_front_forwards_streaming_calls(tmp_path: Path) -> None:
         assert served.stats()["forwarded"] == 2
     finally:
         await asyncio.wait_for(_close(served), 20)
+
+
+@needs_front
+async def test_vs_native_front_keeps_hits_right_through_compaction(tmp_path: Path) -> None:
+    """Overwrites leave dead records in the front's arena; once half of it is dead it is
+    rewritten (memory drops) and every hit still carries its item's latest metadata."""
+    served = await _serve(tmp_path, "on")
+    stub = served.stub
+    try:
+        await _create(stub, "shoes/m", "Flat", pb.METRIC_L2)
+        x = _vectors(200, 6)
+        blob = "x" * 4000  # one value for every item: Python's value table holds it once
+        memory = []
+        for round_ in range(3):
+            items = [
+                pb.Item(
+                    id=f"p{i}",
+                    vector=v.tolist(),
+                    metadata={"n": str(i), "r": str(round_), "b": blob},
+                )
+                for i, v in enumerate(x)
+            ]
+            await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=items))
+            info = await stub.DescribeIndex(pb.DescribeIndexRequest(index="shoes/m"))
+            memory.append(info.info.memory_bytes)
+        assert memory[2] < memory[1] - 500_000  # 2 of 3 rounds dead: the arena was rewritten
+        before = served.stats()["native"]
+        for i in (0, 77, 199):
+            hit = (await stub.Search(_search("shoes/m", x[i], 1))).hits[0]
+            assert hit.id == f"p{i}" and dict(hit.metadata) == {"n": str(i), "r": "2", "b": blob}
+        assert served.stats()["native"] == before + 3
+    finally:
+        await _close(served)
+
+
+@needs_front
+async def test_vs_native_front_leaves_an_index_with_huge_metadata_to_python(tmp_path: Path) -> None:
+    served = await _serve(tmp_path, "on")
+    stub = served.stub
+    try:
+        await _create(stub, "shoes/m", "Flat", pb.METRIC_L2)
+        x = _vectors(50, 7)
+        await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x)))
+        huge = pb.Item(id="huge", vector=x[3].tolist(), metadata={"b": "y" * (17 << 20)})
+        await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=[huge]))
+        before = served.stats()
+        res = await stub.Search(_search("shoes/m", x[3], 2))
+        assert {h.id for h in res.hits} == {"huge", "p3"}
+        assert len(next(h for h in res.hits if h.id == "huge").metadata["b"]) == 17 << 20
+        assert served.stats()["forwarded"] == before["forwarded"] + 1
+    finally:
+        await _close(served)

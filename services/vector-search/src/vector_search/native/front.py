@@ -41,6 +41,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
         None,
         [_P, _P, _P, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_uint64, ctypes.c_int64],
     ),
+    "vsf_index_key": (None, [_P, ctypes.c_int64, ctypes.c_char_p]),
     "vsf_index_put": (None, [_P, ctypes.c_int64, _P, ctypes.c_char_p, _P]),
     "vsf_index_clear": (None, [_P, ctypes.c_int64, _P]),
     "vsf_index_bytes": (ctypes.c_uint64, [_P]),

@@ -11,7 +11,6 @@ from typing import Any
 import faiss
 import numpy as np
 
-from fashionrec.vectorsearch.v1 import vector_search_pb2 as pb
 from vector_search.index.engine import DEFAULT_EF_SEARCH
 from vector_search.index.gil import CHUNK
 from vector_search.index.mirror import IndexView
@@ -50,12 +49,53 @@ class NativeLock:
         return _held(lambda: lib.vsf_lock_write(state), lambda: lib.vsf_unlock_write(state))
 
 
-def encode_hits(ids: Sequence[str], metas: Sequence[dict[str, str]]) -> tuple[bytes, np.ndarray]:
-    """Each item as the ``Hit`` message without distance and score, concatenated, + offsets."""
-    parts = [pb.Hit(id=i, metadata=m).SerializeToString() for i, m in zip(ids, metas, strict=True)]
-    offsets = np.zeros(len(parts) + 1, dtype="int64")
-    np.cumsum([len(p) for p in parts], out=offsets[1:])
-    return b"".join(parts), offsets
+MAX_RECORD = (1 << 24) - 1  # the front's span length field
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+class HitEncoder:
+    """Items as the front's hit records (front.cc, ``IndexState``): varint id length, id, then
+    per metadata entry varint key id, varint value length, value; key names go to the front
+    once, when first seen."""
+
+    def __init__(self, register: Callable[[int, bytes], None]) -> None:
+        self._register = register
+        self._keys: dict[str, bytes] = {}  # key -> its id, varint-encoded
+        self.oversize = False  # a record too long for the front was left out
+
+    def _key(self, key: str) -> bytes:
+        code = self._keys.get(key)
+        if code is None:
+            self._register(len(self._keys), key.encode())
+            code = self._keys[key] = _varint(len(self._keys))
+        return code
+
+    def encode(
+        self, ids: Sequence[str], metas: Sequence[dict[str, str]]
+    ) -> tuple[bytes, np.ndarray]:
+        """The records concatenated, and their offsets (one more than items)."""
+        parts: list[bytes] = []
+        offsets = np.zeros(len(ids) + 1, dtype="int64")
+        for n, (ext, meta) in enumerate(zip(ids, metas, strict=True)):
+            raw = ext.encode()
+            record = [_varint(len(raw)), raw]
+            for key, value in meta.items():
+                vb = value.encode()
+                record += (self._key(key), _varint(len(vb)), vb)
+            part = b"".join(record)
+            if len(part) > MAX_RECORD:  # the index goes to Python's path for good
+                self.oversize, part = True, b""
+            parts.append(part)
+            offsets[n + 1] = offsets[n] + len(part)
+        return b"".join(parts), offsets
 
 
 class NativeMirror:
@@ -66,6 +106,9 @@ class NativeMirror:
         self._spec = spec
         self._state = self._lib.vsf_index_add(front.handle, spec.name.encode())
         self.lock = NativeLock(self._lib, self._state)
+        self._encoder = HitEncoder(
+            lambda key_id, name: self._lib.vsf_index_key(self._state, key_id, name)
+        )
         self._params: Any = None
         if spec.kind == "HNSW":  # what Engine.search passes with no selector and k <= efSearch
             self._params = faiss.SearchParametersHNSW()
@@ -74,7 +117,7 @@ class NativeMirror:
     def added(
         self, labels: np.ndarray, ids: Sequence[str], metas: Sequence[dict[str, str]]
     ) -> None:
-        blob, offsets = encode_hits(ids, metas)
+        blob, offsets = self._encoder.encode(ids, metas)
         labels = np.ascontiguousarray(labels, dtype="int64")
         self._lib.vsf_index_put(
             self._state, len(labels), labels.ctypes.data, blob, offsets.ctypes.data
@@ -98,6 +141,7 @@ class NativeMirror:
             and not engine.tombstones  # deleted HNSW items need a selector: Python's path
             and not engine.use_gpu
             and coll.refine == 1
+            and not self._encoder.oversize
             and type(engine.base).__name__ == "IndexIDMap"
         )
         ptr = int(engine.base.this) if native else None
