@@ -75,6 +75,14 @@ async def _close(served: Served) -> None:
 
 
 @pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """The service with its native front."""
+    running = await _serve(tmp_path, "on")
+    yield running
+    await asyncio.wait_for(_close(running), 20)  # a forwarded call left open must not hang it
+
+
+@pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[tuple[Served, Served]]:
     """The front, and the Python path alone, each with its own data directory."""
     front, plain = await _serve(tmp_path / "front", "on"), await _serve(tmp_path / "py", "off")
@@ -170,62 +178,54 @@ async def test_vs_native_front_forwards_what_it_does_not_answer(pair) -> None:
 
 @needs_front
 @pytest.mark.parametrize("kind", ["HNSW", "Flat"])
-async def test_vs_native_front_sees_every_write(tmp_path: Path, kind: str) -> None:
-    served = await _serve(tmp_path, "on")
+async def test_vs_native_front_sees_every_write(served: Served, kind: str) -> None:
     stub = served.stub
-    try:
-        await _create(stub, "shoes/m", kind, pb.METRIC_L2)
-        x = _vectors(400, 3)
-        await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x[:300])))
-        # a new item, found at once with its metadata and the write's generation
-        up = await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x[300:301], 300)))
-        res = await stub.Search(_search("shoes/m", x[300], 3))
-        assert res.hits[0].id == "p300" and res.hits[0].metadata["n"] == "300"
-        assert res.generation == up.generation == 2
-        # an overwrite: same id, new vector and metadata
-        item = pb.Item(id="p5", vector=x[301].tolist(), metadata={"n": "new"})
-        await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=[item]))
-        res = await stub.Search(_search("shoes/m", x[301], 3))
-        assert res.hits[0].id == "p5" and dict(res.hits[0].metadata) == {"n": "new"}
-        assert "p5" not in {h.id for h in (await stub.Search(_search("shoes/m", x[5], 10))).hits}
-        # a delete: gone from every answer (HNSW's tombstones are searched by Python)
-        await stub.Delete(pb.DeleteRequest(index="shoes/m", ids=["p7"]))
-        res = await stub.Search(_search("shoes/m", x[7], 10))
-        assert "p7" not in {h.id for h in res.hits} and res.generation == 4
-    finally:
-        await _close(served)
+    await _create(stub, "shoes/m", kind, pb.METRIC_L2)
+    x = _vectors(400, 3)
+    await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x[:300])))
+    # a new item, found at once with its metadata and the write's generation
+    up = await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x[300:301], 300)))
+    res = await stub.Search(_search("shoes/m", x[300], 3))
+    assert res.hits[0].id == "p300" and res.hits[0].metadata["n"] == "300"
+    assert res.generation == up.generation == 2
+    # an overwrite: same id, new vector and metadata
+    item = pb.Item(id="p5", vector=x[301].tolist(), metadata={"n": "new"})
+    await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=[item]))
+    res = await stub.Search(_search("shoes/m", x[301], 3))
+    assert res.hits[0].id == "p5" and dict(res.hits[0].metadata) == {"n": "new"}
+    assert "p5" not in {h.id for h in (await stub.Search(_search("shoes/m", x[5], 10))).hits}
+    # a delete: gone from every answer (HNSW's tombstones are searched by Python)
+    await stub.Delete(pb.DeleteRequest(index="shoes/m", ids=["p7"]))
+    res = await stub.Search(_search("shoes/m", x[7], 10))
+    assert "p7" not in {h.id for h in res.hits} and res.generation == 4
 
 
 @needs_front
-async def test_vs_native_front_searches_while_writes_land(tmp_path: Path) -> None:
+async def test_vs_native_front_searches_while_writes_land(served: Served) -> None:
     """Searches on every core while upserts replace the index's items: no torn answer."""
-    served = await _serve(tmp_path, "on")
     stub = served.stub
-    try:
-        await _create(stub, "shoes/m", "Flat", pb.METRIC_L2)
-        x = _vectors(2000, 4)
-        await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x[:1000])))
+    await _create(stub, "shoes/m", "Flat", pb.METRIC_L2)
+    x = _vectors(2000, 4)
+    await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x[:1000])))
 
-        async def write() -> None:
-            for start in range(1000, 2000, 100):
-                await stub.Upsert(
-                    pb.UpsertRequest(index="shoes/m", items=_items(x[start : start + 100], start))
-                )
+    async def write() -> None:
+        for start in range(1000, 2000, 100):
+            await stub.Upsert(
+                pb.UpsertRequest(index="shoes/m", items=_items(x[start : start + 100], start))
+            )
 
-        async def read(seed: int) -> list[pb.SearchResponse]:
-            rng = np.random.default_rng(seed)
-            return [
-                await stub.Search(_search("shoes/m", x[int(rng.integers(0, 1000))], 5))
-                for _ in range(150)
-            ]
+    async def read(seed: int) -> list[pb.SearchResponse]:
+        rng = np.random.default_rng(seed)
+        return [
+            await stub.Search(_search("shoes/m", x[int(rng.integers(0, 1000))], 5))
+            for _ in range(150)
+        ]
 
-        results = await asyncio.gather(write(), *(read(s) for s in range(4)))
-        for resp in (r for batch in results[1:] for r in batch):  # type: ignore[union-attr]
-            assert len(resp.hits) == 5 and 1 <= resp.generation <= 11
-            assert all(h.metadata["n"] == h.id[1:] for h in resp.hits)
-        assert served.stats()["native"] >= 300
-    finally:
-        await _close(served)
+    results = await asyncio.gather(write(), *(read(s) for s in range(4)))
+    for resp in (r for batch in results[1:] for r in batch):  # type: ignore[union-attr]
+        assert len(resp.hits) == 5 and 1 <= resp.generation <= 11
+        assert all(h.metadata["n"] == h.id[1:] for h in resp.hits)
+    assert served.stats()["native"] >= 300
 
 
 @needs_front
@@ -272,77 +272,65 @@ async def test_vs_native_front_required_but_missing_is_an_error(tmp_path: Path) 
 
 
 @needs_front
-async def test_vs_native_front_forwards_streaming_calls(tmp_path: Path) -> None:
+async def test_vs_native_front_forwards_streaming_calls(served: Served) -> None:
     """Reflection (both sides stream) and health Watch (the server streams) pass through."""
-    served = await _serve(tmp_path, "on")
-    try:
-        reflection = reflection_pb2_grpc.ServerReflectionStub(served.channel)
-        asks = [
-            reflection_pb2.ServerReflectionRequest(list_services=""),
-            reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE),
-        ]
-        answers = [a async for a in reflection.ServerReflectionInfo(iter(asks))]
-        names = {s.name for s in answers[0].list_services_response.service}
-        assert SERVICE in names and "grpc.health.v1.Health" in names
-        assert answers[1].file_descriptor_response.file_descriptor_proto
-        watch = health_pb2_grpc.HealthStub(served.channel).Watch(
-            health_pb2.HealthCheckRequest(service=SERVICE)
-        )
-        first = await watch.read()
-        assert first.status == health_pb2.HealthCheckResponse.SERVING
-        watch.cancel()  # the front cancels the call it forwarded; close() below must not hang
-        assert served.stats()["forwarded"] == 2
-    finally:
-        await asyncio.wait_for(_close(served), 20)
+    reflection = reflection_pb2_grpc.ServerReflectionStub(served.channel)
+    asks = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE),
+    ]
+    answers = [a async for a in reflection.ServerReflectionInfo(iter(asks))]
+    names = {s.name for s in answers[0].list_services_response.service}
+    assert SERVICE in names and "grpc.health.v1.Health" in names
+    assert answers[1].file_descriptor_response.file_descriptor_proto
+    watch = health_pb2_grpc.HealthStub(served.channel).Watch(
+        health_pb2.HealthCheckRequest(service=SERVICE)
+    )
+    first = await watch.read()
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+    watch.cancel()  # the front cancels the call it forwarded; close() below must not hang
+    assert served.stats()["forwarded"] == 2
 
 
 @needs_front
-async def test_vs_native_front_keeps_hits_right_through_compaction(tmp_path: Path) -> None:
+async def test_vs_native_front_keeps_hits_right_through_compaction(served: Served) -> None:
     """Overwrites leave dead records in the front's arena; once half of it is dead it is
     rewritten (memory drops) and every hit still carries its item's latest metadata."""
-    served = await _serve(tmp_path, "on")
     stub = served.stub
-    try:
-        await _create(stub, "shoes/m", "Flat", pb.METRIC_L2)
-        x = _vectors(200, 6)
-        blob = "x" * 4000  # one value for every item: Python's value table holds it once
-        memory = []
-        for round_ in range(3):
-            items = [
-                pb.Item(
-                    id=f"p{i}",
-                    vector=v.tolist(),
-                    metadata={"n": str(i), "r": str(round_), "b": blob},
-                )
-                for i, v in enumerate(x)
-            ]
-            await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=items))
-            info = await stub.DescribeIndex(pb.DescribeIndexRequest(index="shoes/m"))
-            memory.append(info.info.memory_bytes)
-        assert memory[2] < memory[1] - 500_000  # 2 of 3 rounds dead: the arena was rewritten
-        before = served.stats()["native"]
-        for i in (0, 77, 199):
-            hit = (await stub.Search(_search("shoes/m", x[i], 1))).hits[0]
-            assert hit.id == f"p{i}" and dict(hit.metadata) == {"n": str(i), "r": "2", "b": blob}
-        assert served.stats()["native"] == before + 3
-    finally:
-        await _close(served)
+    await _create(stub, "shoes/m", "Flat", pb.METRIC_L2)
+    x = _vectors(200, 6)
+    blob = "x" * 4000  # one value for every item: Python's value table holds it once
+    memory = []
+    for round_ in range(3):
+        items = [
+            pb.Item(
+                id=f"p{i}",
+                vector=v.tolist(),
+                metadata={"n": str(i), "r": str(round_), "b": blob},
+            )
+            for i, v in enumerate(x)
+        ]
+        await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=items))
+        info = await stub.DescribeIndex(pb.DescribeIndexRequest(index="shoes/m"))
+        memory.append(info.info.memory_bytes)
+    assert memory[2] < memory[1] - 500_000  # 2 of 3 rounds dead: the arena was rewritten
+    before = served.stats()["native"]
+    for i in (0, 77, 199):
+        hit = (await stub.Search(_search("shoes/m", x[i], 1))).hits[0]
+        assert hit.id == f"p{i}" and dict(hit.metadata) == {"n": str(i), "r": "2", "b": blob}
+    assert served.stats()["native"] == before + 3
 
 
 @needs_front
-async def test_vs_native_front_leaves_an_index_with_huge_metadata_to_python(tmp_path: Path) -> None:
-    served = await _serve(tmp_path, "on")
+async def test_vs_native_front_leaves_an_index_with_huge_metadata_to_python(served: Served) -> None:
     stub = served.stub
-    try:
-        await _create(stub, "shoes/m", "Flat", pb.METRIC_L2)
-        x = _vectors(50, 7)
-        await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x)))
-        huge = pb.Item(id="huge", vector=x[3].tolist(), metadata={"b": "y" * (17 << 20)})
-        await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=[huge]))
-        before = served.stats()
-        res = await stub.Search(_search("shoes/m", x[3], 2))
-        assert {h.id for h in res.hits} == {"huge", "p3"}
-        assert len(next(h for h in res.hits if h.id == "huge").metadata["b"]) == 17 << 20
-        assert served.stats()["forwarded"] == before["forwarded"] + 1
-    finally:
-        await _close(served)
+    await _create(stub, "shoes/m", "Flat", pb.METRIC_L2)
+    x = _vectors(50, 7)
+    await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=_items(x)))
+    huge = pb.Item(id="huge", vector=x[3].tolist(), metadata={"b": "y" * (17 << 20)})
+    await stub.Upsert(pb.UpsertRequest(index="shoes/m", items=[huge]))
+    before = served.stats()
+    res = await stub.Search(_search("shoes/m", x[3], 2))
+    assert {h.id for h in res.hits} == {"huge", "p3"}
+    assert len(next(h for h in res.hits if h.id == "huge").metadata["b"]) == 17 << 20
+    assert served.stats()["forwarded"] == before["forwarded"] + 1
