@@ -21,6 +21,11 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--metrics-port", type=int)
     parser.add_argument("--fsync", choices=["always", "batch", "never"])
+    parser.add_argument(
+        "--native",
+        choices=["auto", "on", "off"],
+        help="the C++ Search front on the public port (auto: when built; see the README)",
+    )
     args = parser.parse_args(argv)
     return {k: v for k, v in vars(args).items() if v is not None}
 
