@@ -143,6 +143,21 @@ async def test_vs_native_front_answers_as_python_does(pair, kind: str, metric: i
     sample = front.metrics.get_sample_value
     assert sample("vector_search_front_calls_total", {"path": "native"}) == after["native"]
     assert sample("vector_search_front_calls_total", {"path": "forwarded"}) == after["forwarded"]
+    # deletes and overwrites (HNSW keeps them as tombstones until compaction): still the same
+    # answers, still native, the queries aimed at the items that are gone
+    gone, moved = [f"p{i}" for i in range(0, 300, 3)], _items(_vectors(100, 9), 1000)
+    for item, i in zip(moved, range(1, 300, 3), strict=True):
+        item.id, item.metadata["n"] = f"p{i}", "moved"
+    for s in pair:
+        await s.stub.Delete(pb.DeleteRequest(index="shoes/m", ids=gone))
+        await s.stub.Upsert(pb.UpsertRequest(index="shoes/m", items=moved))
+    before = front.stats()
+    for i in range(0, 300, 10):
+        a = await front.stub.Search(_search("shoes/m", x[i], 10))
+        b = await plain.stub.Search(_search("shoes/m", x[i], 10))
+        assert _key(a) == _key(b) and len(a.hits) == 10 and a.generation == 3
+        assert not {h.id for h in a.hits} & set(gone)
+    assert front.stats()["native"] - before["native"] == 30
 
 
 @needs_front

@@ -109,10 +109,10 @@ class NativeMirror:
         self._encoder = HitEncoder(
             lambda key_id, name: self._lib.vsf_index_key(self._state, key_id, name)
         )
-        self._params: Any = None
-        if spec.kind == "HNSW":  # what Engine.search passes with no selector and k <= efSearch
-            self._params = faiss.SearchParametersHNSW()
-            self._params.efSearch = spec.int_param("ef_search", DEFAULT_EF_SEARCH)
+        self._ef = spec.int_param("ef_search", DEFAULT_EF_SEARCH)
+        self._params: Any = None  # what Engine.search passes for k <= efSearch (HNSW)
+        self._keep: tuple[Any, ...] = ()  # its selectors: FAISS holds raw pointers to them
+        self._params_for: tuple[int, int] | None = None  # (engine base, tombstones) it is for
 
     def added(
         self, labels: np.ndarray, ids: Sequence[str], metas: Sequence[dict[str, str]]
@@ -138,19 +138,36 @@ class NativeMirror:
             spec.kind in NATIVE_KINDS
             and engine.trained
             and engine.transform is None
-            and not engine.tombstones  # deleted HNSW items need a selector: Python's path
             and not engine.use_gpu
             and coll.refine == 1
             and not self._encoder.oversize
             and type(engine.base).__name__ == "IndexIDMap"
         )
         ptr = int(engine.base.this) if native else None
-        params = int(self._params.this) if native and self._params is not None else None
-        max_k = int(self._params.efSearch) if self._params is not None else 1 << 30
+        params = self._search_params(engine) if native and spec.kind == "HNSW" else None
+        max_k = self._ef if spec.kind == "HNSW" else 1 << 30
         self._lib.vsf_index_set(
             self._state, ptr, params, spec.dimension, spec.metric == "IP", max_k,
             coll.generation, coll.count,
         )  # fmt: skip
+
+    def _search_params(self, engine: Any) -> int:
+        """``SearchParametersHNSW`` as ``Engine.search`` builds them: efSearch, and the
+        tombstones (deleted or overwritten items FAISS still holds) excluded by a selector.
+        Tombstones only grow until compaction replaces the base, so (base, count) says
+        whether the last one still holds; rebuilding is O(tombstones), once per such write."""
+        key = (id(engine.base), len(engine.tombstones))
+        if key != self._params_for:
+            keep: tuple[Any, ...] = ()
+            params = faiss.SearchParametersHNSW()
+            if engine.tombstones:
+                inner = faiss.IDSelectorBatch(np.fromiter(engine.tombstones, dtype="int64"))
+                outer = faiss.IDSelectorNot(inner)
+                params.sel = outer
+                keep = (inner, outer)
+            params.efSearch = self._ef
+            self._params, self._keep, self._params_for = params, keep, key
+        return int(self._params.this)
 
     def detach(self) -> None:
         self._lib.vsf_index_remove(self._front.handle, self._state)
