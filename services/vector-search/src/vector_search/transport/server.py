@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import faiss
@@ -62,6 +64,7 @@ class VectorSearchServer:
             VectorSearchServicer(self.registry, settings, self.pools, latency), self.server
         )
         self.port = 0
+        self._socket_dir: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> int:
@@ -74,7 +77,11 @@ class VectorSearchServer:
             self.port = bind(self.server, address, self.settings.tls)
             await self.server.start()
         else:  # grpcio on loopback behind the front, which takes the public port
-            backend = f"127.0.0.1:{bind(self.server, '127.0.0.1:0', None)}"
+            # a Unix socket in a private (0700) directory: nothing but this process's front
+            # reaches grpcio, with no TCP port open on loopback
+            self._socket_dir = tempfile.mkdtemp(prefix="vector-search-")
+            backend = f"unix:{self._socket_dir}/grpc.sock"
+            bind(self.server, backend, None)
             await self.server.start()
             self.port = self.native.serve(
                 address,
@@ -134,6 +141,8 @@ class VectorSearchServer:
             pool.shutdown(wait=False)
         if self.native is not None:
             self.native.close()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
 def build_server(
