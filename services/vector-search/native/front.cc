@@ -1,21 +1,21 @@
 // vector-search's native Search front: a C++ gRPC server that owns the service's public port,
 // answers plain vector Search calls from the live FAISS index without Python, and forwards
-// every other call (and every Search it does not answer) to the Python grpcio server on a
-// loopback port, byte for byte.
+// every other call (and every Search it does not answer) to the Python grpcio server behind it
+// (a Unix socket in a private directory), byte for byte.
 //
 // Why (issue 17): a Python gRPC handler with nothing behind it costs more CPU per call than an
 // HNSW search at 100k on these cores, so Search QPS at concurrency 8 stayed at 0.16-0.34x of
 // in-process FAISS; this front measured 0.7-1.0x (docs/benchmarks.md).
 //
 // What Python keeps: every write, the WAL, snapshots, errors. Python tells this library, under
-// each index's write lock, which FAISS object to search, each label's hit (id and metadata,
-// already encoded as a protobuf Hit) and the generation; the lock itself lives here so a
-// native search and a Python writer exclude each other. A Search is answered natively only on
+// each index's write lock, which FAISS object (and search parameters) to search, each label's
+// hit record (id and metadata, see IndexState) and the generation; the lock itself lives here
+// so a native search and a Python writer exclude each other. A Search is answered natively only on
 // the happy path (known index, vector query of the index's dimension, no filters, no search
 // params, k within the index's efSearch, a full result, the bearer token valid, the read lock
 // free at once); anything else goes to Python, which gives the canonical answer or error.
 //
-// The C API at the bottom is what vector_search/native.py loads with ctypes.
+// The C API at the bottom is what vector_search/native/front.py loads with ctypes.
 
 #include <dlfcn.h>
 #include <grpcpp/generic/async_generic_service.h>

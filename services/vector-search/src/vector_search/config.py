@@ -43,7 +43,7 @@ class VectorSearchSettings(ServiceSettings):
     write_threads: int = Field(default=2, ge=1)
     use_gpu: bool = False
     # The C++ front (native/front.cc) on the public port, answering plain vector searches and
-    # forwarding the rest to this process's grpcio server on loopback. auto: when built.
+    # forwarding the rest to this process's grpcio server behind it. auto: when built.
     native: Literal["auto", "on", "off"] = "auto"
     native_lib: Path | None = None  # default: vector_search/native/libvsfront.so.0
     # Bearer tokens callers must send (comma-separated; two during a rotation). Empty: open.

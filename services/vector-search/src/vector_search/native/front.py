@@ -1,8 +1,8 @@
 """ctypes binding of ``libvsfront.so.0``: the C++ gRPC front that owns the public port.
 
 It answers plain vector searches from the live FAISS indexes and forwards every other call to
-this process's grpcio server on a loopback port (services/vector-search/native/front.cc says
-why and what). Built by ``make install`` where gRPC C++ is installed; without it the service
+this process's grpcio server behind it, on a Unix socket (services/vector-search/native/
+front.cc says why and what). Built by ``make install`` where gRPC C++ is installed; without it the service
 serves from Python alone.
 """
 

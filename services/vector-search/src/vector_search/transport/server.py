@@ -76,9 +76,9 @@ class VectorSearchServer:
         if self.native is None:
             self.port = bind(self.server, address, self.settings.tls)
             await self.server.start()
-        else:  # grpcio on loopback behind the front, which takes the public port
-            # a Unix socket in a private (0700) directory: nothing but this process's front
-            # reaches grpcio, with no TCP port open on loopback
+        else:  # grpcio behind the front, which takes the public port; on a Unix socket in a
+            # private (0700) directory, so only this process's front reaches it and no TCP
+            # port but the public one is open
             self._socket_dir = tempfile.mkdtemp(prefix="vector-search-")
             backend = f"unix:{self._socket_dir}/grpc.sock"
             bind(self.server, backend, None)
