@@ -2,8 +2,8 @@
 
 It answers plain vector searches from the live FAISS indexes and forwards every other call to
 this process's grpcio server behind it, on a Unix socket (services/vector-search/native/
-front.cc says why and what). Built by ``make install`` where gRPC C++ is installed; without it the service
-serves from Python alone.
+front.cc says why and what). Built by ``make install`` where gRPC C++ is installed; without
+it the service serves from Python alone.
 """
 
 from __future__ import annotations
