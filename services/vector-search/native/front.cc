@@ -250,7 +250,7 @@ class Call {
   Front* f_;
   std::mutex mu_;
   int pending_ = 1;  // the kNew completion
-  bool search_ = false, proxy_ = false, have_first_ = false;
+  bool search_ = false, have_first_ = false;
   bool up_done_ = false, finishing_ = false, finished_ = false;
   grpc::ByteBuffer in_, out_;
   grpc::ClientContext cctx_;
@@ -400,7 +400,7 @@ void Call::handle(Op op, bool ok) {
       finished_ = true;
       return;
     case kDone:  // the call ended; cancelled (client gone, server shutdown): cancel upstream
-      if (sctx.IsCancelled() && proxy_ && !up_done_) cctx_.TryCancel();
+      if (sctx.IsCancelled() && up_ && !up_done_) cctx_.TryCancel();  // a proxied call
       return;
     default:
       return;
@@ -409,7 +409,6 @@ void Call::handle(Op op, bool ok) {
 
 void Call::start_proxy(bool have_first) {
   f_->forwarded++;
-  proxy_ = true;
   have_first_ = have_first;
   for (const auto& [k, v] : sctx.client_metadata()) {
     const std::string key(k.data(), k.size());

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -17,7 +16,7 @@ import numpy as np
 
 from vector_search.errors import DimensionMismatch, ItemNotFound
 from vector_search.index.engine import Engine, default_train_threshold
-from vector_search.index.gil import CHUNK, copy_list
+from vector_search.index.gil import chunks, copy_list
 from vector_search.index.labels import Labels
 from vector_search.index.metadata import MetadataColumns
 from vector_search.index.mirror import NoMirror, SearchMirror
@@ -324,10 +323,9 @@ class Collection:
     def rows(self) -> Iterator[tuple[int, str, dict[str, str]]]:
         """Every live row's (label, id, metadata), handing the GIL over between chunks."""
         labels = self._row_labels[: self._n].tolist()
-        for row in range(self._n):
-            if row % CHUNK == 0:
-                time.sleep(0)
-            yield labels[row], self._row_ext[row], self._columns.get(row)
+        for part in chunks(range(self._n)):
+            for row in part:
+                yield labels[row], self._row_ext[row], self._columns.get(row)
 
     def _stored(self, rows: np.ndarray | None) -> np.ndarray:
         """Raw vectors of ``rows`` (every row when None); a view of the own store, or a copy."""
