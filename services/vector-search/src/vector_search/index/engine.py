@@ -148,17 +148,7 @@ class Engine:
         ef_search: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Search; ``allowed`` restricts labels, ``excluded`` (+ tombstones) removes them."""
-        blocked = self.tombstones | (excluded or set())
-        sel: Any = None
-        keep: list[Any] = []  # FAISS selectors hold raw pointers: keep the Python objects alive
-        if allowed is not None:
-            if blocked:
-                allowed = np.setdiff1d(allowed, np.fromiter(blocked, dtype="int64"))
-            sel = faiss.IDSelectorBatch(allowed)
-        elif blocked:
-            inner = faiss.IDSelectorBatch(np.fromiter(blocked, dtype="int64"))
-            keep.append(inner)
-            sel = faiss.IDSelectorNot(inner)
+        sel, keep = self.selector(allowed, self.tombstones | (excluded or set()))  # keep: alive
         kind = self.spec.kind
         if kind == "HNSW":
             params: Any = faiss.SearchParametersHNSW(sel=sel)
@@ -175,6 +165,20 @@ class Engine:
         if gpu is not None:
             return gpu.search(xt, k)
         return self.base.search(xt, k, params=params)
+
+    @staticmethod
+    def selector(allowed: np.ndarray | None, blocked: set[int]) -> tuple[Any, list[Any]]:
+        """The FAISS selector for labels in ``allowed`` (all when None) and not in ``blocked``
+        (None: every label), and the objects it points into: FAISS selectors hold raw pointers,
+        so callers keep those alive as long as the selector."""
+        if allowed is not None:
+            if blocked:
+                allowed = np.setdiff1d(allowed, np.fromiter(blocked, dtype="int64"))
+            return faiss.IDSelectorBatch(allowed), []
+        if blocked:
+            inner = faiss.IDSelectorBatch(np.fromiter(blocked, dtype="int64"))
+            return faiss.IDSelectorNot(inner), [inner]
+        return None, []
 
     def _gpu_index(self) -> Any:
         """A GPU replica for unfiltered searches, rebuilt lazily after writes."""

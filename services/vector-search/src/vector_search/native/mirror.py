@@ -158,15 +158,10 @@ class NativeMirror:
         whether the last one still holds; rebuilding is O(tombstones), once per such write."""
         key = (id(engine.base), len(engine.tombstones))
         if key != self._params_for:
-            keep: tuple[Any, ...] = ()
-            params = faiss.SearchParametersHNSW()
-            if engine.tombstones:
-                inner = faiss.IDSelectorBatch(np.fromiter(engine.tombstones, dtype="int64"))
-                outer = faiss.IDSelectorNot(inner)
-                params.sel = outer
-                keep = (inner, outer)
+            sel, keep = engine.selector(None, engine.tombstones)
+            params = faiss.SearchParametersHNSW(sel=sel)
             params.efSearch = self._ef
-            self._params, self._keep, self._params_for = params, keep, key
+            self._params, self._keep, self._params_for = params, (sel, *keep), key
         return int(self._params.this)
 
     def detach(self) -> None:
