@@ -82,13 +82,25 @@ class Timings:
     cpu_s: dict[str, float] = field(default_factory=dict)  # per process, over the rounds
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (the gateway's worker processes under GATEWAY_WORKERS)."""
+    found = [pid]
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """User + system CPU so far of each process (all its threads) and of this one."""
+    """User + system CPU so far of each process (all its threads and live child processes)
+    and of this one."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for name, pid in pids.items():
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        out[name] = (int(fields[11]) + int(fields[12])) / tick
+        out[name] = 0.0
+        for member in process_tree(pid):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] += (int(fields[11]) + int(fields[12])) / tick
     own = os.times()
     out["client"] = own.user + own.system
     return out
@@ -253,7 +265,9 @@ def system_up(work: Path, args: argparse.Namespace) -> Iterator[tuple[LocalSyste
         models=work / "models", catalog=MYNTRA, state=work / "state",
         tuning={"gateway": {"GATEWAY_RATE_LIMIT_PER_MINUTE": "0", "GATEWAY_LOG_LEVEL": "WARNING",
                             "GATEWAY_CACHE_PREFIX": f"bench-e2e:{os.getpid()}:{work.name}:",
-                            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")}},
+                            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")}
+                | ({} if args.gateway_workers is None
+                   else {"GATEWAY_WORKERS": str(args.gateway_workers)})},
         embedder_api=args.embedder_api,
     )  # fmt: skip
     split = work / "split.json"
@@ -392,6 +406,11 @@ def main() -> int:
     parser.add_argument(
         "--embedder-api", choices=sorted(EMBEDDER_APIS), default="grpc",
         help="how the gateway (and the direct path) call the embedder: TF Serving gRPC or REST",
+    )  # fmt: skip
+    parser.add_argument(
+        "--gateway-workers", type=int, default=None,
+        help="GATEWAY_WORKERS for the gateway (default: its own default, auto: one process "
+        "per core with the Redis cache on)",
     )  # fmt: skip
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",")]

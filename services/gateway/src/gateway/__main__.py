@@ -7,37 +7,10 @@ import asyncio
 import logging
 import sys
 
-import uvicorn
-
-from fashionrec_common.heap import freeze_startup_objects
 from fashionrec_common.logging import configure_logging
-from gateway import ingest_cli
+from gateway import ingest_cli, workers
 from gateway.config import GatewaySettings
-from gateway.transport.grpc_api import start_grpc
-from gateway.transport.rest.app import create_app
-from gateway.wiring import build_services
-
-log = logging.getLogger("gateway")
-
-
-async def serve(settings: GatewaySettings) -> None:
-    services = build_services(settings)
-    app = create_app(settings, services)
-    grpc_server = None
-    if settings.grpc_port:
-        grpc_server, port = await start_grpc(services, settings.host, settings.grpc_port)
-        log.info("gRPC fashionrec.recommend.v1 on %s:%d", settings.host, port)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
-    frozen = freeze_startup_objects()  # a full GC walked them in 44 ms (fashionrec_common.heap)
-    log.debug("froze %d start-up objects", frozen)
-    try:
-        await uvicorn.Server(config).serve()
-    finally:
-        if grpc_server is not None:
-            await grpc_server.stop(5)
-        await services.close()
+from gateway.serve import serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     serve_p = sub.add_parser("serve", help="run the REST and gRPC servers (default)")
     serve_p.add_argument("--dev", action="store_true", help="generate missing secrets")
+    serve_p.add_argument(
+        "--workers",
+        type=int,
+        help="REST worker processes (GATEWAY_WORKERS; default auto: one per core when "
+        "REDIS_URL is set, else 1)",
+    )
     ingest_p = sub.add_parser("ingest", help="embed a catalogue folder and index it")
     ingest_cli.add_arguments(ingest_p)
     argv = sys.argv[1:] if argv is None else argv
@@ -55,8 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging("gateway-ingest", "INFO", json_lines=False)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per batch is noise
         return ingest_cli.main(args)
-    settings = GatewaySettings(**({"dev": True} if args.dev else {}))
+    overrides: dict[str, object] = {"dev": True} if args.dev else {}
+    if args.workers is not None:
+        overrides["workers"] = args.workers
+    settings = GatewaySettings(**overrides)
     configure_logging("gateway", settings.log_level, settings.log_json)
+    count = settings.worker_count(workers.available_cores())
+    if count > 1:
+        return workers.run(settings, count)
     asyncio.run(serve(settings))
     return 0
 

@@ -16,6 +16,7 @@ from fashionrec_common.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 CommaList = Annotated[list[str], NoDecode]
+MAX_AUTO_WORKERS = 4
 
 
 def _split(value: object) -> object:
@@ -57,6 +58,10 @@ class VectorStoreSettings(BaseModel):
         default="Strong", description="Strong: a write is visible to the next read anywhere"
     )
 
+    @property
+    def milvus_lite(self) -> bool:
+        return self.vector_store == "milvus" and "://" not in self.milvus_uri
+
 
 class EmbedderTlsSettings(BaseModel):
     """TLS to the embedder (GATEWAY_EMBEDDER_TLS__CA_FILE, __CERT_FILE, __KEY_FILE,
@@ -76,6 +81,13 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings, EmbedderTlsSettings)
     port: int = Field(default=8080, ge=0, le=65535)
     grpc_port: int = Field(default=8081, ge=0, le=65535, description="0 disables gRPC")
     dev: bool = Field(default=False, description="generate missing secrets (never in production)")
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="REST worker processes on one port; 0 = auto: one per core (at most "
+        f"{MAX_AUTO_WORKERS}) when REDIS_URL shares cache, jobs and rate limits, else 1",
+    )
 
     embedder_url: str = Field(
         default="grpc://127.0.0.1:8500",
@@ -194,6 +206,30 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings, EmbedderTlsSettings)
         if self.job_heartbeat_s * 2 > self.job_lease_s:
             raise ValueError("GATEWAY_JOB_LEASE_S must be at least twice GATEWAY_JOB_HEARTBEAT_S")
         return self
+
+    @model_validator(mode="after")
+    def _workers(self) -> GatewaySettings:
+        """More than one process needs state they share: Redis, and a store not in-process."""
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                "GATEWAY_WORKERS > 1 needs REDIS_URL: worker processes must share the cache, "
+                "ingest jobs and rate limits (or set GATEWAY_WORKERS=1)"
+            )
+        if self.workers > 1 and self.milvus_lite:
+            raise ValueError(
+                "GATEWAY_WORKERS > 1 cannot share Milvus Lite (a file opened in-process): "
+                "use a Milvus server URI or GATEWAY_WORKERS=1"
+            )
+        return self
+
+    def worker_count(self, cores: int | None) -> int:
+        """GATEWAY_WORKERS, or for 0 (auto) one per core up to MAX_AUTO_WORKERS where the
+        processes can share state (REDIS_URL set, no Milvus Lite), else 1."""
+        if self.workers:
+            return self.workers
+        if not self.redis_url or self.milvus_lite:
+            return 1
+        return max(1, min(cores or 1, MAX_AUTO_WORKERS))
 
     @model_validator(mode="after")
     def _secrets(self) -> GatewaySettings:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from fashionrec_common.heap import gc_pause_histogram
 from fashionrec_common.metrics import latency_histogram
@@ -57,3 +59,13 @@ class GatewayMetrics:
         waited = sum(stages.get(name, 0.0) for name in ("route", "embed", "search"))
         own = stages["total"] - waited
         self.overhead.labels(operation, "hit" if cached else "miss").observe(max(own, 0.0))
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The text format of ``registry``; under GATEWAY_WORKERS > 1 (PROMETHEUS_MULTIPROC_DIR
+    set by the parent) every worker's samples merged instead, whichever worker answers."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged)
+    return generate_latest(registry)

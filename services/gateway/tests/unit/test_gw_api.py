@@ -271,6 +271,27 @@ def test_settings_refuse_the_removed_shard_list(monkeypatch) -> None:
         GatewaySettings(dev=True)
 
 
+def test_settings_workers_auto_and_refusals(monkeypatch) -> None:
+    """Auto (0) is one worker per core, at most 4, only where processes can share state;
+    asking for more than one without that is refused at start, by name."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    local = GatewaySettings(dev=True)
+    assert (local.workers, local.worker_count(8)) == (0, 1)  # in-process cache and jobs
+    shared = GatewaySettings(dev=True, redis_url="redis://h:6379/0")
+    assert [shared.worker_count(c) for c in (1, 2, 16)] == [1, 2, 4]
+    assert GatewaySettings(dev=True, redis_url="redis://h", workers=6).worker_count(2) == 6
+    lite = GatewaySettings(dev=True, redis_url="redis://h", vector_store="milvus")
+    assert lite.milvus_lite and lite.worker_count(8) == 1
+    server = GatewaySettings(
+        dev=True, redis_url="redis://h", vector_store="milvus", milvus_uri="http://m:19530"
+    )
+    assert server.worker_count(8) == 4
+    with pytest.raises(ValueError, match="GATEWAY_WORKERS > 1 needs REDIS_URL"):
+        GatewaySettings(dev=True, workers=2)
+    with pytest.raises(ValueError, match="cannot share Milvus Lite"):
+        GatewaySettings(dev=True, redis_url="redis://h", vector_store="milvus", workers=2)
+
+
 async def test_lifespan_closes_jobs(rig) -> None:
     await asyncio.sleep(0)
     assert await rig.services.jobs.get("x") is None

@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from fashionrec_common.api_docs import offline_docs_app
 from fashionrec_common.health import Readiness
 from gateway.config import GatewaySettings
+from gateway.metrics import exposition
 from gateway.transport.rest import errors
 from gateway.transport.rest.guards import BodyLimit, StampStart
 from gateway.transport.rest.limits import document_limits
@@ -73,8 +74,9 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        """A route, not a mount: no /metrics -> /metrics/ redirect; reads this app's registry."""
+        """A route, not a mount: no /metrics -> /metrics/ redirect; reads this app's registry
+        (or every worker's, see gateway.metrics.exposition)."""
         registry = request.app.state.services.metrics.registry
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
