@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from fashionrec_common import compare_token
@@ -205,25 +207,29 @@ async def test_compare_blinds_and_signs(recommender, fakes) -> None:
         )  # fmt: skip
 
 
+def held_lookups(fakes):  # type: ignore[no-untyped-def]
+    """The fake store's generation lookups recorded and held until ``release`` is set."""
+    _, store, _ = fakes
+    calls: list[str] = []
+    release = asyncio.Event()
+    real = store.generation
+
+    async def held(index: str) -> tuple[int, ...]:
+        calls.append(index)
+        await release.wait()
+        return await real(index)
+
+    store.generation = held
+    return store, calls, release
+
+
 async def test_expired_generation_is_looked_up_once_for_concurrent_requests(
     recommender, fakes, make_png, clock
 ) -> None:
     """Single flight: 20 requests arriving when the TTL has run out share one DescribeIndex
     (each used to start its own), and an error reaches every one of them."""
-    import asyncio
-
-    _, store, _ = fakes
+    store, calls, release = held_lookups(fakes)
     args = (RecommendQuery("shoes", None, 3), Timings())
-    calls: list[str] = []
-    release = asyncio.Event()
-    real = store.generation
-
-    async def slow(index: str) -> tuple[int, ...]:
-        calls.append(index)
-        await release.wait()
-        return await real(index)
-
-    store.generation = slow
     requests = [
         asyncio.create_task(recommender.search_image(make_png(i), *args)) for i in range(20)
     ]
@@ -241,3 +247,33 @@ async def test_expired_generation_is_looked_up_once_for_concurrent_requests(
     outcomes = await asyncio.gather(*requests, return_exceptions=True)
     assert len(calls) == 2
     assert all(isinstance(o, DependencyUnavailable) for o in outcomes), outcomes
+
+
+async def test_generation_past_half_its_ttl_is_refreshed_beside_requests(
+    recommender, fakes, make_png, clock
+) -> None:
+    """Refresh ahead: requests past half the TTL neither wait for the lookup nor start a
+    second one; its answer is kept once it lands; past the TTL a request waits."""
+    store, calls, release = held_lookups(fakes)
+    args = (RecommendQuery("shoes", None, 3), Timings())
+    release.set()
+    assert (await recommender.search_image(make_png(1), *args)).items
+    assert len(calls) == 1
+    release.clear()
+    clock.now += recommender.generation_ttl_s * 0.6
+    served = [await recommender.search_image(make_png(i), *args) for i in (2, 3, 4)]
+    assert all(r.items for r in served)  # answered while the lookup is still held back
+    await asyncio.sleep(0.01)
+    assert len(calls) == 2  # one lookup in the background for the three requests
+    release.set()
+    await asyncio.sleep(0.01)
+    clock.now += recommender.generation_ttl_s * 0.6  # 1.2 TTLs after the first lookup, 0.6
+    assert (await recommender.search_image(make_png(5), *args)).items  # after the second
+    assert len(calls) == 2  # the background answer was stored: not looked up again
+    release.clear()
+    clock.now += recommender.generation_ttl_s  # past the TTL: this request waits for it
+    waiting = asyncio.create_task(recommender.search_image(make_png(6), *args))
+    await asyncio.sleep(0.01)
+    assert not waiting.done() and len(calls) == 3
+    release.set()
+    assert (await waiting).items

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -18,6 +20,7 @@ class Embedder:
         self.version = "1"
         self.status_calls = 0
         self.predict_status = 200
+        self.fail_status = False
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith(":predict"):
@@ -25,6 +28,8 @@ class Embedder:
                 return httpx.Response(self.predict_status, json={"error": "not loaded"})
             return httpx.Response(200, json={"predictions": [[1.0, 0.0]]})
         self.status_calls += 1
+        if self.fail_status:
+            return httpx.Response(503, json={"error": "overloaded"})
         status = [{"version": self.version, "state": "AVAILABLE"}]
         return httpx.Response(200, json={"model_version_status": status})
 
@@ -36,6 +41,12 @@ def now(monkeypatch) -> list[float]:
     return clock
 
 
+async def settle() -> None:
+    """Lets background tasks run. Not asyncio.sleep(t > 0): ``now`` froze the loop's clock."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
 async def test_version_is_trusted_for_the_ttl_then_refreshed(now) -> None:
     server = Embedder()
     client = EmbedderClient(
@@ -43,10 +54,33 @@ async def test_version_is_trusted_for_the_ttl_then_refreshed(now) -> None:
     )
     assert await client.model_version("m") == "1"
     server.version = "2"  # a new model version is loaded
-    now[0] += 1.0
+    now[0] += 0.5
     assert await client.model_version("m") == "1" and server.status_calls == 1
-    now[0] += 0.5  # the TTL bound: from here on the new version (and new cache keys)
+    now[0] += 1.0  # the TTL bound: from here on the new version (and new cache keys)
     assert await client.model_version("m") == "2" and server.status_calls == 2
+    await client.close()
+
+
+async def test_version_past_half_its_ttl_is_refreshed_in_the_background(now) -> None:
+    """The request that finds the version due is answered from the cache at once; one lookup
+    runs beside it (however many requests see it due), and its answer is used next."""
+    server = Embedder()
+    client = EmbedderClient(
+        "http://e", transport=httpx.MockTransport(server.handler), version_ttl_s=1.0
+    )
+    assert await client.model_version("m") == "1"
+    server.version = "2"
+    now[0] += 0.6
+    answers = [await client.model_version("m") for _ in range(3)]
+    assert answers == ["1", "1", "1"] and server.status_calls == 1  # nothing awaited the lookup
+    await settle()  # the background lookup runs
+    assert server.status_calls == 2
+    assert await client.model_version("m") == "2" and server.status_calls == 2
+    now[0] += 0.6  # due again: a failing lookup leaves the version to its TTL
+    server.fail_status = True
+    assert await client.model_version("m") == "2"
+    await settle()
+    assert server.status_calls == 3 and await client.model_version("m") == "2"
     await client.close()
 
 

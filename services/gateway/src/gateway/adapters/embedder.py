@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import time
 from collections.abc import Sequence
 
@@ -12,12 +14,16 @@ from fashionrec_common.grpc_auth import ClientTls
 from gateway.adapters.resilience import CallPolicy, DeadlineExceeded, Unavailable, call
 from gateway.errors import DependencyUnavailable, InvalidInput, NotFound
 
+log = logging.getLogger(__name__)
 DEFAULT_POLICY = CallPolicy(timeout_s=10.0)
 VERSION_TTL_S = 1.0  # how long a looked-up model version is trusted (bounds staleness on reload)
 
 
 class VersionCache:
-    """The served version of each model, trusted for ``ttl_s`` (bounds staleness on reload)."""
+    """The served version of each model, trusted for ``ttl_s`` (bounds staleness on reload).
+
+    Past half the TTL a version is still answered but ``due`` says to look it up again, so
+    under steady load the lookup runs beside requests instead of in front of one."""
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
@@ -28,6 +34,10 @@ class VersionCache:
         if cached and time.monotonic() - cached[0] < self.ttl_s:
             return cached[1]
         return None
+
+    def due(self, model: str) -> bool:
+        cached = self._versions.get(model)
+        return cached is not None and time.monotonic() - cached[0] >= self.ttl_s / 2
 
     def put(self, model: str, version: str) -> None:
         self._versions[model] = (time.monotonic(), version)
@@ -46,6 +56,7 @@ class TfServingClient:
         self.retries = policy.retries
         self.breaker = policy.breaker("embedder")
         self.versions = VersionCache(version_ttl_s)
+        self._refreshing: dict[str, asyncio.Future[None]] = {}  # held: tasks are weak refs
 
     async def _available_versions(self, model: str) -> list[int]:
         raise NotImplementedError
@@ -56,7 +67,26 @@ class TfServingClient:
     async def model_version(self, model: str) -> str:
         cached = self.versions.get(model)
         if cached:
+            if self.versions.due(model) and model not in self._refreshing:
+                task = asyncio.ensure_future(self._refresh(model))
+                self._refreshing[model] = task
+                task.add_done_callback(lambda _: self._refreshing.pop(model, None))
             return cached
+        return await self._look_up_version(model)
+
+    async def _refresh(self, model: str) -> None:
+        """In the background: a failure leaves the cached version to expire at its TTL."""
+        try:
+            await self._look_up_version(model)
+        except Exception as exc:  # noqa: BLE001 - the next request that needs it will see it
+            log.debug("background version lookup of %s failed: %s", model, exc)
+
+    async def _stop_refreshes(self) -> None:
+        for task in list(self._refreshing.values()):
+            task.cancel()
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+
+    async def _look_up_version(self, model: str) -> str:
         versions = await self._available_versions(model)
         if not versions:
             raise DependencyUnavailable("embedder", f"model {model!r} has no available version")
@@ -99,6 +129,7 @@ class EmbedderClient(TfServingClient):
         super().__init__(policy, version_ttl_s)
 
     async def close(self) -> None:
+        await self._stop_refreshes()
         await self.http.aclose()
 
     async def _request(self, method: str, path: str, deadline_s: float, **kw) -> httpx.Response:

@@ -88,6 +88,7 @@ class EmbedderGrpcClient(TfServingClient):
         super().__init__(policy, version_ttl_s)
 
     async def close(self) -> None:
+        await self._stop_refreshes()
         await self.channel.close()
 
     async def _rpc(self, method: Any, request: Any, deadline_s: float) -> Any:

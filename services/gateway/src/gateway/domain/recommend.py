@@ -72,20 +72,28 @@ class Recommender:
     async def _generation(self, index: str) -> tuple[int, ...]:
         """Trusted for ``generation_ttl_s``: a re-index elsewhere changes cache keys within it.
 
-        Single flight: when the TTL runs out under load, one lookup per index is in flight
-        and every request waiting for it shares its answer (or its error).
+        Single flight: one lookup per index is in flight and every request waiting for it
+        shares its answer (or its error). Refresh ahead: past half its TTL the answer is
+        looked up again in the background while requests keep using it, so under steady
+        load no request waits for a lookup.
         """
         seen = self._generations_seen.get(index)
-        if seen and self.clock() - seen[0] < self.generation_ttl_s:
+        if seen and (age := self.clock() - seen[0]) < self.generation_ttl_s:
+            if age >= self.generation_ttl_s / 2:
+                self._generation_flight(index)  # not awaited: the answer below is still valid
             if seen[1] is None:  # "no such index" is remembered too (automatic mode asks often)
                 raise NotFound(f"no index {index!r}")
             return seen[1]
+        # a cancelled waiter does not cancel the others
+        return await asyncio.shield(self._generation_flight(index))
+
+    def _generation_flight(self, index: str) -> asyncio.Future[Gen]:
         flight = self._generation_flights.get(index)
         if flight is None:
             flight = asyncio.ensure_future(self._look_up_generation(index))
             self._generation_flights[index] = flight
             flight.add_done_callback(lambda f: self._landed(index, f))
-        return await asyncio.shield(flight)  # a cancelled waiter does not cancel the others
+        return flight
 
     def _landed(self, index: str, flight: asyncio.Future[Gen]) -> None:
         if self._generation_flights.get(index) is flight:
