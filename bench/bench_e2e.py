@@ -409,8 +409,7 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument(
         "--gateway-workers", type=int, default=None,
-        help="GATEWAY_WORKERS for the gateway (default: its own default, auto: one process "
-        "per core with the Redis cache on)",
+        help="GATEWAY_WORKERS for the gateway (default: its own default, 1; 0 = one per core)",
     )  # fmt: skip
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",")]

@@ -21,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument(
         "--workers",
         type=int,
-        help="REST worker processes (GATEWAY_WORKERS; default auto: one per core when "
-        "REDIS_URL is set, else 1)",
+        help="REST worker processes on one port (GATEWAY_WORKERS, default 1; 0 = one per "
+        "usable core, at most 4, when REDIS_URL is set)",
     )
     ingest_p = sub.add_parser("ingest", help="embed a catalogue folder and index it")
     ingest_cli.add_arguments(ingest_p)

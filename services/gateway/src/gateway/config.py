@@ -82,10 +82,10 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings, EmbedderTlsSettings)
     grpc_port: int = Field(default=8081, ge=0, le=65535, description="0 disables gRPC")
     dev: bool = Field(default=False, description="generate missing secrets (never in production)")
     workers: int = Field(
-        default=0,
+        default=1,
         ge=0,
         le=64,
-        description="REST worker processes on one port; 0 = auto: one per core (at most "
+        description="REST worker processes on one port; 0 = auto: one per usable core (at most "
         f"{MAX_AUTO_WORKERS}) when REDIS_URL shares cache, jobs and rate limits, else 1",
     )
 
@@ -224,7 +224,9 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings, EmbedderTlsSettings)
 
     def worker_count(self, cores: int | None) -> int:
         """GATEWAY_WORKERS, or for 0 (auto) one per core up to MAX_AUTO_WORKERS where the
-        processes can share state (REDIS_URL set, no Milvus Lite), else 1."""
+        processes can share state (REDIS_URL set, no Milvus Lite), else 1. The default is 1:
+        on the 2-core benchmark machine a second process gained nothing (docs/benchmarks.md,
+        "Gateway worker processes")."""
         if self.workers:
             return self.workers
         if not self.redis_url or self.milvus_lite:

@@ -13,6 +13,7 @@ started again; SIGTERM or SIGINT stops them all, each finishing its requests fir
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import math
 import multiprocessing
@@ -34,7 +35,8 @@ log = logging.getLogger("gateway.workers")
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it at import
 GRACE_S = 30.0  # a worker's time to finish its requests after SIGTERM
 QUICK_DEATH_S = 10.0  # a worker that dies sooner after its start counts towards giving up
-MAX_QUICK_DEATHS = 5  # in a row: the set-up itself fails, restarting will not help
+MAX_QUICK_DEATHS = 5
+PR_SET_PDEATHSIG = 1  # linux/prctl.h  # in a row: the set-up itself fails, restarting will not help
 
 
 def bind(host: str, port: int, listen: bool = True) -> socket.socket:
@@ -70,11 +72,22 @@ def available_cores(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
-def _worker(settings: GatewaySettings, port: int, index: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this worker when the parent dies, even by SIGKILL (the OOM killer): orphaned
+    workers would keep the port and serve with no one to restart or stop them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # it died before the prctl
+        os._exit(1)
+
+
+def _worker(settings: GatewaySettings, port: int, index: int, parent: int) -> None:
     """A spawned worker's entry point: logging first, then the same ``serve`` as one process."""
     from gateway.serve import serve  # imported here, after PROMETHEUS_MULTIPROC_DIR is set
 
     configure_logging("gateway", settings.log_level, settings.log_json)
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into SIGTERM
     asyncio.run(serve(settings, sock=bind(settings.host, port), grpc=index == 0))
 
@@ -91,9 +104,8 @@ class Workers:
         self.quick_deaths = 0
 
     def start(self, index: int) -> None:
-        proc = self.context.Process(
-            target=_worker, args=(self.settings, self.port, index), name=f"gateway-{index}"
-        )
+        args = (self.settings, self.port, index, os.getpid())
+        proc = self.context.Process(target=_worker, args=args, name=f"gateway-{index}")
         proc.start()
         self.procs[index], self.started[index] = proc, time.monotonic()
         log.info("worker %d started (pid %d)%s", index, proc.pid, ", with gRPC" * (index == 0))

@@ -49,6 +49,14 @@ class Gateway:
         return float(found.group(1)) if found else 0.0
 
 
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_text()
@@ -93,8 +101,8 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
         yield gw
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+            proc.terminate()
+            proc.wait(30)
         log.close()
         sys.stderr.write((tmp_path / "gateway.log").read_text()[-3000:])  # shown on failure
 
@@ -127,6 +135,15 @@ def test_gw_sigterm_stops_every_worker(gateway: Gateway) -> None:
     workers = gateway.workers()
     gateway.proc.send_signal(signal.SIGTERM)
     assert gateway.proc.wait(30) == 0
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert not [pid for pid in workers if _alive(pid)]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{gateway.url}/healthz", timeout=2)
+
+
+def test_gw_workers_follow_a_killed_parent(gateway: Gateway) -> None:
+    """SIGKILL (the OOM killer) gives the parent no chance to stop them: the workers must not
+    live on holding the port."""
+    workers = gateway.workers()
+    gateway.proc.kill()
+    gateway.proc.wait(10)
+    _wait(lambda: not [pid for pid in workers if _alive(pid)], timeout_s=30)

@@ -272,18 +272,23 @@ def test_settings_refuse_the_removed_shard_list(monkeypatch) -> None:
 
 
 def test_settings_workers_auto_and_refusals(monkeypatch) -> None:
-    """Auto (0) is one worker per core, at most 4, only where processes can share state;
-    asking for more than one without that is refused at start, by name."""
+    """One process unless asked; auto (0) is one per core, at most 4, only where processes
+    can share state; more than one without that is refused at start, by name."""
     monkeypatch.delenv("REDIS_URL", raising=False)
-    local = GatewaySettings(dev=True)
-    assert (local.workers, local.worker_count(8)) == (0, 1)  # in-process cache and jobs
-    shared = GatewaySettings(dev=True, redis_url="redis://h:6379/0")
+    assert GatewaySettings(dev=True).worker_count(8) == 1
+    local = GatewaySettings(dev=True, workers=0)
+    assert local.worker_count(8) == 1  # in-process cache and jobs: one process
+    shared = GatewaySettings(dev=True, redis_url="redis://h:6379/0", workers=0)
     assert [shared.worker_count(c) for c in (1, 2, 16)] == [1, 2, 4]
     assert GatewaySettings(dev=True, redis_url="redis://h", workers=6).worker_count(2) == 6
-    lite = GatewaySettings(dev=True, redis_url="redis://h", vector_store="milvus")
+    lite = GatewaySettings(dev=True, redis_url="redis://h", vector_store="milvus", workers=0)
     assert lite.milvus_lite and lite.worker_count(8) == 1
     server = GatewaySettings(
-        dev=True, redis_url="redis://h", vector_store="milvus", milvus_uri="http://m:19530"
+        dev=True,
+        redis_url="redis://h",
+        vector_store="milvus",
+        milvus_uri="http://m:19530",
+        workers=0,
     )
     assert server.worker_count(8) == 4
     with pytest.raises(ValueError, match="GATEWAY_WORKERS > 1 needs REDIS_URL"):
