@@ -226,7 +226,7 @@ class GatewaySettings(ServiceSettings, VectorStoreSettings, EmbedderTlsSettings)
         """GATEWAY_WORKERS, or for 0 (auto) one per core up to MAX_AUTO_WORKERS where the
         processes can share state (REDIS_URL set, no Milvus Lite), else 1. The default is 1:
         on the 2-core benchmark machine a second process gained nothing (docs/benchmarks.md,
-        "Gateway worker processes")."""
+        "Runs 25-32")."""
         if self.workers:
             return self.workers
         if not self.redis_url or self.milvus_lite:

@@ -1,13 +1,15 @@
-"""GATEWAY_WORKERS > 1: several gateway processes accepting on one listening socket.
+"""GATEWAY_WORKERS > 1: several gateway processes serving one port.
 
-Why: one process is one event loop, and at concurrency 4 its requests queue behind each
-other's framework work (about 2 ms of CPU each, docs/benchmarks.md "Gateway worker
-processes"). The parent reserves the REST port and spawns the workers (fresh interpreters, so no
-forked gRPC or event-loop state), each listening on it with SO_REUSEPORT; the kernel hands
-each new connection to one of them. Worker 0
-also owns the gRPC port. Counters and histograms go to one directory (prometheus_client's
-multiprocess mode), so ``/metrics`` on any worker reports every worker. A worker that dies is
-started again; SIGTERM or SIGINT stops them all, each finishing its requests first.
+Why: one process is one event loop, so one gateway uses at most about one core of Python;
+where a host gives it more, more processes serve more requests. (On the 2-core benchmark
+machine, whose cores the embedder and vector-search share, two gained nothing:
+docs/benchmarks.md, "Runs 25-32"; hence the default of 1.) The parent reserves the REST port
+and spawns the workers (fresh interpreters, so no forked gRPC or event-loop state), each
+listening on it with SO_REUSEPORT; the kernel hands each new connection to one of them.
+Worker 0 also owns the gRPC port. Counters and histograms go to one directory
+(prometheus_client's multiprocess mode), so ``/metrics`` on any worker reports every worker.
+A worker that dies is started again; SIGTERM or SIGINT stops them all, each finishing its
+requests first; a parent killed outright takes them with it.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ log = logging.getLogger("gateway.workers")
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it at import
 GRACE_S = 30.0  # a worker's time to finish its requests after SIGTERM
 QUICK_DEATH_S = 10.0  # a worker that dies sooner after its start counts towards giving up
-MAX_QUICK_DEATHS = 5
-PR_SET_PDEATHSIG = 1  # linux/prctl.h  # in a row: the set-up itself fails, restarting will not help
+MAX_QUICK_DEATHS = 5  # in a row: the set-up itself fails, restarting will not help
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def bind(host: str, port: int, listen: bool = True) -> socket.socket:
@@ -95,8 +97,8 @@ def _worker(settings: GatewaySettings, port: int, index: int, parent: int) -> No
 class Workers:
     """The parent's side: start, watch, restart and stop the worker processes."""
 
-    def __init__(self, settings: GatewaySettings, port: int, count: int) -> None:
-        self.settings, self.port, self.count = settings, port, count
+    def __init__(self, settings: GatewaySettings, port: int) -> None:
+        self.settings, self.port = settings, port
         self.context = multiprocessing.get_context("spawn")
         self.procs: dict[int, BaseProcess] = {}
         self.started: dict[int, float] = {}
@@ -176,7 +178,7 @@ def run(settings: GatewaySettings, count: int) -> int:
     sock = bind(settings.host, settings.port, listen=False)
     host, port = sock.getsockname()[:2]
     made = _metrics_dir()
-    workers = Workers(settings, port, count)
+    workers = Workers(settings, port)
     signal.signal(signal.SIGTERM, workers.stop)
     signal.signal(signal.SIGINT, workers.stop)
     log.info("REST on %s:%d, %d worker processes", host, port, count)
