@@ -19,8 +19,9 @@ log = logging.getLogger("gateway")
 async def serve(
     settings: GatewaySettings, sock: socket.socket | None = None, grpc: bool = True
 ) -> None:
-    """REST on ``sock`` when given (a worker on the parent's listening socket), else on
-    GATEWAY_HOST:GATEWAY_PORT; gRPC on GATEWAY_GRPC_PORT when ``grpc`` and the port is set."""
+    """REST on ``sock`` when given (a worker's own SO_REUSEPORT socket on the port the parent
+    reserved, gateway.workers), else on GATEWAY_HOST:GATEWAY_PORT; gRPC on GATEWAY_GRPC_PORT
+    when ``grpc`` and the port is set."""
     services = build_services(settings)
     app = create_app(settings, services)
     grpc_server = None
